@@ -1,0 +1,5 @@
+import sys
+
+from opentap.cli.main import main
+
+sys.exit(main())

@@ -1,0 +1,63 @@
+"""The FastAPI application: routers, error handling, offline docs, and the engine's life cycle."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from opentap import __version__
+from opentap.capture.engine import CaptureEngine
+from opentap.config import Config
+from opentap.db.session import make_engine, make_sessionmaker, migrate
+
+from . import capabilities, captures, errors, retrieve
+from .deps import Device
+
+log = logging.getLogger("opentap")
+
+
+def create_app(cfg: Config) -> FastAPI:
+    cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    db = make_engine(cfg.database_url)
+    migrate(db)
+    sessions = make_sessionmaker(db)
+    dev = Device(cfg, sessions, CaptureEngine(cfg, sessions))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        dev.engine.start()
+        try:
+            yield
+        finally:
+            dev.engine.shutdown()
+            db.dispose()
+
+    app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
+    app.state.device = dev
+    errors.install(app)
+    for module in (capabilities, captures, retrieve):
+        app.include_router(module.router)
+
+    # Interactive docs from files shipped in a Python package, so they work with no internet.
+    app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title="OpenTap API",
+                                   swagger_js_url="/docs-static/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-static/swagger-ui.css",
+                                   swagger_favicon_url="/docs-static/favicon-32x32.png")
+
+    @app.get("/healthz", tags=["health"], summary="Liveness check (no token needed)")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

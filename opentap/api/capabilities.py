@@ -1,0 +1,42 @@
+"""GET / and GET /capabilities: what this device can capture, where, and its limits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from opentap import __version__
+from opentap.auth import Principal
+from opentap.capture.types import REGISTRY
+
+from .deps import Device, device, principal
+
+router = APIRouter(tags=["capabilities"])
+
+
+@router.get("/", summary="Capabilities (same as /capabilities)")
+@router.get("/capabilities", summary="Capture types, observation points, limits")
+def capabilities(dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+    cfg = dev.cfg
+    points = [p for p in cfg.observation_points.values() if p.usable_by(who.project, who.is_admin)]
+    network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
+    default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
+    return {
+        "device": cfg.device_name,
+        "version": __version__,
+        "capture_types": list(REGISTRY),
+        "types": {t.name: {"description": t.description, "observation_point_kind": t.point_kind,
+                           "formats": list(t.formats), "default_format": t.default_format,
+                           "options": sorted(t.options)} for t in REGISTRY.values()},
+        "observation_points": {"network": network},
+        "network_observation_pts": [p.name for p in points],  # the original's key
+        "default_observation_point": default,
+        "capture_length_limit": cfg.capture_length_limit,
+        "retention": cfg.retention_minutes,  # the original's key, minutes
+        "retention_minutes": cfg.retention_minutes,
+        "max_concurrent_captures": cfg.max_concurrent_captures,
+        "disk_quota_mb": cfg.disk_quota_mb,
+        "project": who.project,
+        "roles": list(who.roles),
+    }

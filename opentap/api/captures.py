@@ -1,0 +1,133 @@
+"""Scheduling and managing captures: GET /capture/{type} (the original's call) and /captures (REST)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import BaseModel, ConfigDict
+
+from opentap.auth import Principal
+from opentap.capture import requests
+from opentap.db.models import ACTIVE_STATES, Capture
+
+from .deps import Device, device, principal
+from .errors import ApiError
+
+router = APIRouter(tags=["captures"])
+
+
+def _num(t: float) -> int | float:
+    return int(t) if t == int(t) else round(t, 6)
+
+
+def describe(cap: Capture, who: Principal) -> dict[str, Any]:
+    d = {
+        "id": cap.id, "type": cap.type, "project_id": cap.project_id, "observationpt": cap.observation_point,
+        "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
+        "duration": _num(cap.stop - cap.start), "options": cap.options, "created_at": cap.created_at,
+        "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
+        "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
+        "data_bytes": cap.data_bytes, "reason": cap.reason,
+    }
+    if who.is_admin:
+        d["interface"] = cap.interface
+    return d
+
+
+def visible(dev: Device, who: Principal, capture_id: str) -> Capture:
+    """The capture if the caller may see it; another project's capture is reported as missing."""
+    with dev.sessions() as s:
+        cap = s.get(Capture, capture_id)
+    if cap is None or not who.owns(cap.project_id):
+        raise ApiError(404, f"no capture with id '{capture_id[:128]}'")
+    return cap
+
+
+def _schedule(dev: Device, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
+    plan = requests.check(dev.cfg, who, type_name, params)
+    cap = dev.engine.call(lambda s: dev.engine.create(s, plan, who.project))
+    return {"status": "success", "msg": plan.msg, **describe(cap, who)}
+
+
+@router.get("/capture/{capture_type}", summary="Schedule a capture (the original OpenTap call)")
+def capture(
+    capture_type: str,
+    start: str | None = Query(None, description="UNIX seconds; in the past means now"),
+    stop: str | None = Query(None, description="UNIX seconds"),
+    observationpt: str | None = Query(None, description="observation point name; 0 or absent = default"),
+    observationPt: str | None = Query(None, description="the original client's spelling"),  # noqa: N803
+    id: str | None = Query(None, description="proposed id, [A-Za-z0-9_.-]{1,128}"),
+    filter: str | None = Query(None, description="BPF expression (ethernet)"),
+    snaplen: str | None = Query(None, description="bytes kept per packet (ethernet)"),
+    period: str | None = Query(None, description="sampling period in ms (linkstats)"),
+    dev: Device = Depends(device), who: Principal = Depends(principal),
+) -> dict[str, Any]:
+    params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
+              "id": id, "filter": filter, "snaplen": snaplen, "period": period}
+    return _schedule(dev, who, capture_type, params)
+
+
+class CaptureBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+    start: float | str | None = None
+    stop: float | str | None = None
+    observationpt: str | None = None
+    observationPt: str | None = None  # noqa: N815
+    id: str | None = None
+    filter: str | None = None
+    snaplen: int | None = None
+    period: int | None = None
+
+
+@router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")
+def create_capture(body: CaptureBody, dev: Device = Depends(device),
+                   who: Principal = Depends(principal)) -> dict[str, Any]:
+    return _schedule(dev, who, body.type, body.model_dump(exclude={"type"}))
+
+
+@router.get("/captures", summary="List captures")
+def list_captures(state: str | None = None, type: str | None = None, dev: Device = Depends(device),
+                  who: Principal = Depends(principal)) -> dict[str, Any]:
+    with dev.sessions() as s:
+        q = s.query(Capture)
+        if not who.is_admin:
+            q = q.filter(Capture.project_id == who.project)
+        if state:
+            q = q.filter(Capture.state == state)
+        if type:
+            q = q.filter(Capture.type == type)
+        rows = q.order_by(Capture.created_at).all()
+    return {"captures": [describe(c, who) for c in rows]}
+
+
+@router.get("/captures/{capture_id}", summary="One capture and its state")
+def show_capture(capture_id: str, dev: Device = Depends(device),
+                 who: Principal = Depends(principal)) -> dict[str, Any]:
+    return {"capture": describe(visible(dev, who, capture_id), who)}
+
+
+@router.delete("/captures/{capture_id}", summary="Cancel a scheduled/running capture, or delete a finished one",
+               responses={200: {"description": "cancelled; its data so far is kept"}, 204: {"description": "deleted"}})
+def delete_capture(capture_id: str, dev: Device = Depends(device),
+                   who: Principal = Depends(principal)) -> Any:
+    if not who.can_write:
+        raise ApiError(403, "your role may read captures but not cancel or delete them")
+    visible(dev, who, capture_id)
+
+    def act(s) -> Capture | None:
+        cap = s.get(Capture, capture_id)
+        if cap is None:
+            raise ApiError(404, f"no capture with id '{capture_id}'")
+        if cap.state in ACTIVE_STATES:
+            dev.engine.cancel(s, cap, who.project)
+            return cap
+        dev.engine.delete(s, cap)
+        return None
+
+    cap = dev.engine.call(act)
+    if cap is None:
+        return Response(status_code=204)
+    return {"status": "success", "msg": "capture cancelled; its data so far is kept until deleted",
+            "capture": describe(cap, who)}

@@ -1,0 +1,133 @@
+"""The packet driver: tcpdump as a supervised child writing rotated pcap chunks.
+
+tcpdump writes `.segNNN.pcap`, `.segNNN.pcap1`, ... (hidden); a chunk is closed once the next one exists, and
+is then published as `packets-NNN-MMMMMM.pcap`. A segment is one tcpdump run: a capture resumed after a
+daemon restart has more than one. Readers take the published chunks plus the open one (whole records only).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentap.capture import children
+from opentap.capture.storage import publish
+
+_HIDDEN_RE = re.compile(r"^\.seg(\d{3})\.pcap(\d*)$")
+_STAT_RE = re.compile(r"^(\d+) packets? (captured|received by filter|dropped by kernel|dropped by interface)")
+
+
+class DriverError(RuntimeError):
+    pass
+
+
+def tcpdump_path() -> str:
+    path = shutil.which("tcpdump") or shutil.which("tcpdump", path="/usr/sbin:/usr/bin")
+    if not path:
+        raise DriverError("tcpdump is not installed (apt-get install tcpdump)")
+    return path
+
+
+def _hidden_key(path: Path) -> tuple[int, int]:
+    m = _HIDDEN_RE.match(path.name)
+    assert m
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def _hidden_chunks(directory: Path) -> list[Path]:
+    return sorted((p for p in directory.iterdir() if _HIDDEN_RE.match(p.name)), key=_hidden_key)
+
+
+def chunk_files(directory: Path) -> list[Path]:
+    """Every pcap chunk of a capture in time order: published ones, then the one still being written."""
+    if not directory.is_dir():
+        return []
+    published = sorted(directory.glob("packets-*.pcap"))
+    return published + _hidden_chunks(directory)
+
+
+@dataclass
+class PacketStats:
+    captured: int = 0
+    received: int = 0
+    dropped_kernel: int = 0
+    dropped_interface: int = 0
+
+
+def parse_stats(stderr_text: str) -> PacketStats:
+    stats = PacketStats()
+    names = {"captured": "captured", "received by filter": "received",
+             "dropped by kernel": "dropped_kernel", "dropped by interface": "dropped_interface"}
+    for line in stderr_text.splitlines():
+        m = _STAT_RE.match(line.strip())
+        if m:
+            setattr(stats, names[m.group(2)], int(m.group(1)))
+    return stats
+
+
+class PacketDriver:
+    def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
+                 buffer_kib: int, chunk_mb: int) -> None:
+        self.directory, self.interface, self.segment = directory, interface, segment
+        self.snaplen, self.bpf, self.buffer_kib, self.chunk_mb = snaplen, bpf, buffer_kib, chunk_mb
+        self.log = directory / f"tcpdump-{segment:03d}.log"
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def argv(self) -> list[str]:
+        argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(self.snaplen),
+                "-C", str(self.chunk_mb), "-Z", "root", "-w", str(self.directory / f".seg{self.segment:03d}.pcap")]
+        # "--" ends option parsing, so a filter can never be read as a tcpdump option.
+        return argv + (["--", self.bpf] if self.bpf else [])
+
+    def start(self, ready_timeout: float = 10.0) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.proc = children.spawn(self.argv(), self.log)
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:  # "listening on" means the socket is bound and filtering
+            if "listening on" in self._log_text():
+                return
+            if self.proc.poll() is not None:
+                raise DriverError(f"tcpdump exited with {self.proc.returncode}: {self._log_text().strip()}")
+            time.sleep(0.02)
+        children.stop(self.proc)
+        raise DriverError(f"tcpdump did not start listening within {ready_timeout:.0f} s")
+
+    def _log_text(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def failure(self) -> str:
+        lines = [ln for ln in self._log_text().splitlines() if ln and not _STAT_RE.match(ln)]
+        return f"tcpdump exited with {self.proc.returncode if self.proc else '?'}: " + "; ".join(lines[-3:])
+
+    def tick(self) -> None:
+        publish_closed(self.directory, keep_last=True)
+
+    def stop(self) -> PacketStats:
+        if self.proc is not None:
+            children.stop(self.proc)
+        publish_closed(self.directory, keep_last=False)
+        return parse_stats(self._log_text())
+
+
+def publish_closed(directory: Path, *, keep_last: bool) -> None:
+    """Publish closed chunks; with keep_last, the newest chunk of the newest segment is still open."""
+    hidden = _hidden_chunks(directory) if directory.is_dir() else []
+    if keep_last:
+        hidden = hidden[:-1]
+    for path in hidden:
+        seg, n = _hidden_key(path)
+        publish(path, directory / f"packets-{seg:03d}-{n:06d}.pcap")

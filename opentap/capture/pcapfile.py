@@ -1,0 +1,223 @@
+"""Streaming reader for classic libpcap files, as written by ``tcpdump -w FILE -C SIZE``.
+
+Capture chunks can be gigabytes and the newest one is normally still being written, so everything
+here reads in bounded blocks, and a record cut short at the end of a file is treated as "not
+written yet" (left out) rather than as corruption. pcapng is not supported.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+HEADER_LEN = 24
+RECORD_HEADER_LEN = 16
+BLOCK = 1 << 20
+MAX_CAPLEN = 262144  # tcpdump's default snaplen and libpcap's limit for most link types
+_HARD_MAX_CAPLEN = 1 << 24  # libpcap's largest per-linktype limit; caps absurd snaplens in headers
+
+# Magic as read little-endian -> (byte order of the file, nanosecond timestamps).
+_MAGICS: dict[int, tuple[str, bool]] = {
+    0xA1B2C3D4: ("little", False),
+    0xA1B23C4D: ("little", True),
+    0xD4C3B2A1: ("big", False),
+    0x4D3CB2A1: ("big", True),
+}
+_PCAPNG_MAGIC = 0x0A0D0D0A
+
+# What a capture with no packets yet looks like: Ethernet, snaplen 262144, microseconds, v2.4.
+EMPTY_HEADER = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, MAX_CAPLEN, 1)
+
+
+class PcapError(ValueError):
+    """A capture file is malformed (bad magic, impossible record length) or chunks don't match."""
+
+
+@dataclass(frozen=True)
+class PcapHeader:
+    byteorder: str  # "little" or "big", as for int.from_bytes
+    nanosecond: bool
+    snaplen: int
+    linktype: int  # low 16 bits of the header's network field (the rest carries FCS flags)
+    raw: bytes  # the 24 header bytes, re-emitted verbatim by stream_merged
+
+    @property
+    def struct_prefix(self) -> str:
+        return "<" if self.byteorder == "little" else ">"
+
+    @property
+    def max_caplen(self) -> int:
+        """Largest caplen accepted before a record is called corrupt.
+
+        libpcap tolerates caplen > snaplen up to its per-linktype limit, so the bound is the larger
+        of the two; a record header beyond it means we are no longer at a record boundary.
+        """
+        return min(max(self.snaplen, MAX_CAPLEN), _HARD_MAX_CAPLEN)
+
+
+@dataclass(frozen=True)
+class PcapStats:
+    packets: int
+    captured_bytes: int  # sum of caplen (what is stored in the files)
+    wire_bytes: int  # sum of orig_len (what was on the wire)
+
+
+def read_header(f: BinaryIO) -> PcapHeader | None:
+    """Read the 24-byte global header; None if tcpdump has not written all of it yet."""
+    raw = f.read(HEADER_LEN)
+    if len(raw) < HEADER_LEN:
+        return None
+    (magic,) = struct.unpack_from("<I", raw)
+    if magic not in _MAGICS:
+        kind = "pcapng (unsupported)" if magic == _PCAPNG_MAGIC else "not a pcap file"
+        raise PcapError(f"{kind}: magic 0x{magic:08x}")
+    byteorder, nanosecond = _MAGICS[magic]
+    snaplen, network = struct.unpack_from(("<" if byteorder == "little" else ">") + "II", raw, 16)
+    return PcapHeader(byteorder, nanosecond, snaplen, network & 0xFFFF, raw)
+
+
+def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, BinaryIO, PcapHeader, int]]:
+    """Open each chunk in turn: (path, file positioned after the header, header, size at open).
+
+    Files without a complete header are skipped, and so are files that vanished since they were
+    listed (``tcpdump -W`` deletes/reuses old chunks while we may be reading the list).
+    """
+    for path in paths:
+        try:
+            f = path.open("rb")
+        except FileNotFoundError:
+            continue
+        with f:
+            size = os.fstat(f.fileno()).st_size
+            try:
+                header = read_header(f)
+            except PcapError as e:
+                raise PcapError(f"{path}: {e}") from None
+            if header is not None:
+                yield path, f, header, size
+
+
+def read_file_header(path: Path) -> PcapHeader | None:
+    """The header of one chunk; None if it has no complete header yet or no longer exists."""
+    for _path, _f, header, _size in _files([path]):
+        return header
+    return None
+
+
+def _blocks(
+    path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int
+) -> Iterator[tuple[bytes, int]]:
+    """Yield ``(buf, end)`` where ``buf[:end]`` is a run of whole records, in file order.
+
+    Only the 16-byte record headers are looked at. A record spanning a block boundary is carried
+    into the next read, so memory stays near one block plus one record. Reading stops at the size
+    seen when the file was opened: a live file must not be chased forever, and whatever partial
+    record sits at that point is dropped.
+    """
+    caplen_at = struct.Struct(header.struct_prefix + "I").unpack_from
+    limit = header.max_caplen
+    left = size - HEADER_LEN
+    base = HEADER_LEN  # file offset of buf[0], for error messages
+    carry = b""
+    need = 0  # bytes still missing for the record at the start of carry, if its header is known
+    while left > 0:
+        chunk = f.read(min(max(block, need), left))
+        if not chunk:
+            break  # the file shrank under us (chunk being reused): keep what was whole
+        left -= len(chunk)
+        buf = carry + chunk if carry else chunk
+        n = len(buf)
+        pos = need = 0
+        while pos + RECORD_HEADER_LEN <= n:
+            caplen = caplen_at(buf, pos + 8)[0]
+            if caplen > limit:
+                raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {caplen} > {limit}")
+            end = pos + RECORD_HEADER_LEN + caplen
+            if end > n:
+                need = end - n
+                break
+            pos = end
+        if pos:
+            yield buf, pos
+        carry = buf[pos:]
+        base += pos
+
+
+def iter_records(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
+    """Yield ``(timestamp_ns, orig_len, data)`` for every whole record of each file, in order."""
+    for path, f, header, size in _files(paths):
+        unpack = struct.Struct(header.struct_prefix + "IIII").unpack_from
+        scale = 1 if header.nanosecond else 1000
+        for buf, end in _blocks(path, f, header, size, BLOCK):
+            pos = 0
+            while pos < end:
+                sec, frac, caplen, orig_len = unpack(buf, pos)
+                pos += RECORD_HEADER_LEN
+                yield sec * 1_000_000_000 + frac * scale, orig_len, buf[pos : pos + caplen]
+                pos += caplen
+
+
+def _check_compatible(path: Path, first: PcapHeader, header: PcapHeader) -> None:
+    """Records are copied verbatim under the first header, so every chunk must share its format."""
+    if header.linktype != first.linktype:
+        raise PcapError(
+            f"{path}: linktype {header.linktype} differs from {first.linktype} of the first chunk"
+        )
+    if (header.byteorder, header.nanosecond) != (first.byteorder, first.nanosecond):
+        raise PcapError(f"{path}: byte order/timestamp precision differs from the first chunk")
+
+
+def stream_merged(paths: Sequence[Path], block: int = BLOCK) -> Iterator[bytes]:
+    """One valid pcap byte stream from the chunk files in order.
+
+    The first readable chunk's header is emitted once, then the whole records of every chunk,
+    copied block-wise. All headers are checked before the first byte is produced, so a mismatch
+    surfaces as an error on the first ``next()`` instead of as a broken stream half-way through.
+    """
+    if block <= 0:
+        raise ValueError("block must be positive")
+    first: PcapHeader | None = None
+    ready: list[Path] = []
+    for path, _f, header, _size in _files(paths):
+        if first is None:
+            first = header
+        _check_compatible(path, first, header)
+        ready.append(path)
+    if first is None:
+        yield EMPTY_HEADER
+        return
+    yield first.raw
+    # Only chunks that had a header at check time are streamed; a reused chunk is re-checked.
+    for path, f, header, size in _files(ready):
+        _check_compatible(path, first, header)
+        for buf, end in _blocks(path, f, header, size, block):
+            yield buf[:end]
+
+
+def count(paths: Iterable[Path]) -> PcapStats:
+    """Count whole records by walking record headers only, seeking past the packet data."""
+    packets = captured = wire = 0
+    for path, f, header, size in _files(paths):
+        unpack = struct.Struct(header.struct_prefix + "8xII").unpack
+        limit = header.max_caplen
+        read, seek = f.read, f.seek
+        pos = HEADER_LEN
+        while pos + RECORD_HEADER_LEN <= size:
+            rec = read(RECORD_HEADER_LEN)
+            if len(rec) < RECORD_HEADER_LEN:
+                break  # the file shrank under us
+            caplen, orig_len = unpack(rec)
+            if caplen > limit:
+                raise PcapError(f"{path}: corrupt record at offset {pos}: caplen {caplen} > {limit}")
+            pos += RECORD_HEADER_LEN + caplen
+            if pos > size:
+                break  # trailing partial record: not written yet
+            packets += 1
+            captured += caplen
+            wire += orig_len
+            seek(pos)  # BufferedReader seeks within its buffer without a syscall
+    return PcapStats(packets, captured, wire)

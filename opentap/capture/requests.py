@@ -1,0 +1,127 @@
+"""Checking a capture request: everything a caller can get wrong is caught here, before any side effect."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from opentap.auth import Principal
+from opentap.capture import bpf, storage
+from opentap.capture.types import REGISTRY
+from opentap.config import Config, ObservationPoint
+
+MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instead of s, say)
+MAX_SCHEDULE_AHEAD = 366 * 86400
+OPTION_LIMITS = {"snaplen": (64, 262144), "period": (10, 3_600_000)}
+
+
+class RequestError(ValueError):
+    """A caller's mistake: an HTTP status and a message a person can act on."""
+
+    def __init__(self, status: int, msg: str) -> None:
+        super().__init__(msg)
+        self.status, self.msg = status, msg
+
+
+@dataclass
+class Plan:
+    """A checked request: what the engine will insert."""
+
+    type: str
+    point: ObservationPoint
+    start: float
+    stop: float
+    id: str | None
+    options: dict[str, Any]
+    msg: str
+
+
+def _time(name: str, value: Any) -> float:
+    if value is None or value == "":
+        raise RequestError(400, f"'{name}' is required (UNIX seconds)")
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(400, f"'{name}' must be UNIX seconds (got {str(value)[:40]!r})") from None
+    if not math.isfinite(t) or t < 0 or t > MAX_UNIX_TIME:
+        raise RequestError(400, f"'{name}' must be UNIX seconds between 0 and {MAX_UNIX_TIME} (got {value})")
+    return t
+
+
+def _int_option(name: str, value: Any) -> int:
+    lo, hi = OPTION_LIMITS[name]
+    try:
+        n = int(str(value))
+    except ValueError:
+        raise RequestError(400, f"'{name}' must be a whole number (got {str(value)[:40]!r})") from None
+    if not lo <= n <= hi:
+        raise RequestError(400, f"'{name}' must be between {lo} and {hi} (got {n})")
+    return n
+
+
+def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None) -> ObservationPoint:
+    if name in (None, "", "0"):
+        if cfg.default_observation_point is None:
+            raise RequestError(400, "this device has no default observation point; name one")
+        name = cfg.default_observation_point
+    point = cfg.observation_points.get(name)
+    # A point the caller may not use is reported exactly like one that does not exist.
+    if point is None or not point.usable_by(who.project, who.is_admin):
+        usable = sorted(p.name for p in cfg.observation_points.values() if p.usable_by(who.project, who.is_admin))
+        raise RequestError(400, f"unknown observation point '{name}' (available: {', '.join(usable) or 'none'})")
+    return point
+
+
+def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], now: float | None = None) -> Plan:
+    """Validate a request from GET /capture/{type} or POST /captures. Raises RequestError."""
+    if not who.can_write:
+        raise RequestError(403, "your role may read captures but not start them (needs member or admin)")
+    ctype = REGISTRY.get(type_name)
+    if ctype is None:
+        raise RequestError(400, f"unknown capture type '{type_name}' (supported: {', '.join(REGISTRY)})")
+    lower, camel = params.get("observationpt"), params.get("observationPt")
+    if lower not in (None, "") and camel not in (None, "") and str(lower) != str(camel):
+        raise RequestError(400, "'observationpt' and 'observationPt' name different points; give one")
+    point_name = lower if lower not in (None, "") else camel
+    point = resolve_point(cfg, who, ctype.point_kind, None if point_name is None else str(point_name))
+
+    now = time.time() if now is None else now
+    start, stop = _time("start", params.get("start")), _time("stop", params.get("stop"))
+    msg = ""
+    if start < now:
+        start, msg = now, "Changed startTime to now because it was in the past."
+    if stop <= start:
+        raise RequestError(400, "Stop time is earlier than current time." if msg
+                           else "Start time is later than stop time." if stop < start
+                           else "Start and stop times are equal: the window is empty.")
+    if stop - start > cfg.capture_length_limit:
+        raise RequestError(400, f"the window of {stop - start:g} s is longer than this device's capture length "
+                                f"limit of {cfg.capture_length_limit:g} s")
+    if start - now > MAX_SCHEDULE_AHEAD:
+        raise RequestError(400, "captures can be scheduled at most 366 days ahead")
+
+    cid = params.get("id")
+    if cid not in (None, ""):
+        try:
+            cid = storage.check_id(str(cid))
+        except storage.BadId as e:
+            raise RequestError(400, f"bad 'id': {e}") from None
+    else:
+        cid = None
+    options: dict[str, Any] = {}
+    for name in ("filter", "snaplen", "period"):
+        value = params.get(name)
+        if value in (None, ""):
+            continue
+        if name not in ctype.options:
+            raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")
+        if name == "filter":
+            try:
+                options[name] = bpf.check_filter(str(value))
+            except bpf.BadFilter as e:
+                raise RequestError(400, str(e)) from None
+        else:
+            options[name] = _int_option(name, value)
+    return Plan(type_name, point, start, stop, cid, options, msg)

@@ -1,0 +1,125 @@
+"""The registry of capture types: what each one captures, which options it takes, how it is retrieved.
+
+A new type (netflow, sensor) is one more entry here plus its driver; the API and engine read only this table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from opentap.capture import linkstats, packetcsv, packets, pcapfile
+
+PCAP_MEDIA = "application/vnd.tcpdump.pcap"
+CSV_MEDIA = "text/csv"
+
+
+class Driver(Protocol):
+    pid: int | None
+
+    def start(self) -> None: ...
+    def alive(self) -> bool: ...
+    def failure(self) -> str: ...
+    def tick(self) -> None: ...
+    def stop(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class DriverContext:
+    directory: Path
+    interface: str
+    segment: int
+    options: dict[str, Any]
+    buffer_kib: int
+    chunk_mb: int
+
+
+@dataclass(frozen=True)
+class Format:
+    media_type: str
+    suffix: str
+    produce: Callable[[Path], Iterator[bytes]]
+
+
+@dataclass(frozen=True)
+class Totals:
+    packets: int = 0
+    bytes: int = 0
+    drops_kernel: int = 0
+    drops_interface: int = 0
+
+
+@dataclass(frozen=True)
+class CaptureType:
+    name: str
+    point_kind: str  # "network" or "sensor": which observation points it runs on
+    description: str
+    options: frozenset[str]
+    make_driver: Callable[[DriverContext], Driver]
+    formats: dict[str, Format]
+    default_format: str
+    totals: Callable[[Path], Totals]
+    finalize: Callable[[Path], None]  # publish whatever a stopped (or crashed) driver left hidden
+
+
+def _encode(lines: Iterator[str]) -> Iterator[bytes]:
+    buf: list[str] = []
+    size = 0
+    for line in lines:  # batch small lines into ~64 KiB writes
+        buf.append(line)
+        size += len(line)
+        if size >= 65536:
+            yield "".join(buf).encode()
+            buf, size = [], 0
+    if buf:
+        yield "".join(buf).encode()
+
+
+def _file_bytes(paths: list[Path]) -> Iterator[bytes]:
+    for path in paths:
+        with open(path, "rb") as f:
+            while block := f.read(1 << 20):
+                yield block
+
+
+def _packet_totals(directory: Path) -> Totals:
+    counted = pcapfile.count(packets.chunk_files(directory))
+    stats = [packets.parse_stats(p.read_text(errors="replace")) for p in sorted(directory.glob("tcpdump-*.log"))]
+    return Totals(counted.packets, counted.wire_bytes, sum(s.dropped_kernel for s in stats),
+                  sum(s.dropped_interface for s in stats))
+
+
+def _linkstats_totals(directory: Path) -> Totals:
+    files = linkstats.data_files(directory)
+    if not files:
+        return Totals()
+    with open(files[0]) as f:
+        return Totals(packets=max(0, sum(1 for _ in f) - 1))  # rows sampled, not packets on the wire
+
+
+ETHERNET = CaptureType(
+    name="ethernet", point_kind="network", description="full packets at the observation point (pcap)",
+    options=frozenset({"filter", "snaplen"}),
+    make_driver=lambda c: packets.PacketDriver(
+        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
+        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb),
+    formats={
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: pcapfile.stream_merged(packets.chunk_files(d))),
+        "csv": Format(CSV_MEDIA, "csv", lambda d: _encode(packetcsv.csv_lines(packets.chunk_files(d)))),
+    },
+    default_format="pcap", totals=_packet_totals,
+    finalize=lambda d: packets.publish_closed(d, keep_last=False),
+)
+
+LINKSTATS = CaptureType(
+    name="linkstats", point_kind="network",
+    description="the interface's kernel counters sampled every `period` ms (CSV)",
+    options=frozenset({"period"}),
+    make_driver=lambda c: linkstats.LinkstatsDriver(c.directory, c.interface, c.options.get("period", 1000)),
+    formats={"csv": Format(CSV_MEDIA, "csv", lambda d: _file_bytes(linkstats.data_files(d)))},
+    default_format="csv", totals=_linkstats_totals, finalize=linkstats.finalize,
+)
+
+REGISTRY: dict[str, CaptureType] = {t.name: t for t in (ETHERNET, LINKSTATS)}

@@ -1,0 +1,95 @@
+"""The `opentap` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from opentap import __version__, config, configwrite
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from opentap.api.app import create_app
+
+    cfg = config.load(args.config)
+    if args.listen:
+        cfg.listen_host, cfg.listen_port = config.parse_listen(Path("--listen"), "--listen", args.listen)
+        if cfg.auth == "none" and not cfg.legacy_format and not config.is_loopback(cfg.listen_host):
+            raise config.ConfigError(cfg.path, "auth", "'none' is allowed only when listening on a loopback address")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if cfg.legacy_format:
+        logging.warning("%s is in the original OpenTap format: no authentication, as before", cfg.path)
+    app = create_app(cfg)
+    host = f"[{cfg.listen_host}]" if ":" in cfg.listen_host else cfg.listen_host
+    url = f"http://{host}:{cfg.listen_port}"
+    print(f"OpenTap device '{cfg.device_name}' at {url}  (API docs: {url}/docs)", flush=True)
+    if cfg.auth == "token":
+        token_file = cfg.path.resolve().parent / configwrite.ADMIN_TOKEN_FILE
+        print(f"Authenticate with the X-Auth-Token header, e.g.\n"
+              f"  curl -H \"X-Auth-Token: $(cat {token_file})\" {url}/capabilities", flush=True)
+    else:
+        print("Authentication is off (auth = \"none\").", flush=True)
+    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, log_level="warning")
+    return 0
+
+
+def _config_init(args: argparse.Namespace) -> int:
+    path = config.config_path(args.config)
+    token = configwrite.init(path, listen=args.listen, data_dir=args.data_dir, database_url=args.database_url,
+                             auth_mode=args.auth, force=args.force)
+    print(f"wrote {path}")
+    if token:
+        print(f"admin token written to {path.resolve().parent / configwrite.ADMIN_TOKEN_FILE} (mode 0600)")
+    return 0
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    print(configwrite.create_token(config.config_path(args.config), args.project, args.role))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="opentap", description="OpenTap: a software-defined network tap device")
+    p.add_argument("--version", action="version", version=f"opentap {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    conf_help = "config file (default: $OPENTAP_CONF or /etc/opentap/opentap.conf)"
+
+    serve = sub.add_parser("serve", help="run the device daemon")
+    serve.add_argument("--config", help=conf_help)
+    serve.add_argument("--listen", help="HOST:PORT, overriding the config")
+    serve.set_defaults(fn=_serve)
+
+    cfg = sub.add_parser("config", help="write or inspect the config").add_subparsers(dest="action", required=True)
+    init = cfg.add_parser("init", help="write a config from this host's interfaces, non-interactively")
+    init.add_argument("--config", help=conf_help)
+    init.add_argument("--listen", default="127.0.0.1:2020")
+    init.add_argument("--data-dir", help="default: 'data' beside the config")
+    init.add_argument("--database-url", help="default: SQLite file beside the config")
+    init.add_argument("--auth", choices=("token", "none"), default="token")
+    init.add_argument("--force", action="store_true", help="replace an existing config")
+    init.set_defaults(fn=_config_init)
+
+    token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
+    create = token.add_parser("create", help="add a token and print it")
+    create.add_argument("--config", help=conf_help)
+    create.add_argument("--project", required=True)
+    create.add_argument("--role", action="append", choices=("admin", "member", "reader"), required=True)
+    create.set_defaults(fn=_token_create)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return args.fn(args)
+    except (config.ConfigError, FileExistsError, ValueError) as e:
+        print(f"opentap: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,248 @@
+"""The device's configuration: `opentap.conf` in TOML, or the original OpenTap's `key: value` format.
+
+Every check names the key and the problem, so a bad file fails at start with a message an admin can act on.
+Relative paths in the file are taken relative to the file's own directory.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_PATH = Path("/etc/opentap/opentap.conf")
+ROLES = ("admin", "member", "reader")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+IFACE_RE = re.compile(r"^[^/\s\x00]{1,15}$")
+KNOWN_KEYS = {
+    "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
+    "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
+    "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds",
+}
+
+
+class ConfigError(ValueError):
+    """A problem in the config file, naming the key."""
+
+    def __init__(self, path: Path | str, key: str, problem: str) -> None:
+        super().__init__(f"{path}: key '{key}': {problem}")
+        self.key = key
+
+
+@dataclass(frozen=True)
+class ObservationPoint:
+    name: str
+    interface: str
+    projects: tuple[str, ...] = ()  # empty = every project may use it
+
+    def usable_by(self, project: str, admin: bool) -> bool:
+        return admin or not self.projects or project in self.projects
+
+
+@dataclass(frozen=True)
+class Token:
+    sha256: str
+    project: str
+    roles: tuple[str, ...]
+
+
+@dataclass
+class Config:
+    path: Path
+    device_name: str
+    listen_host: str
+    listen_port: int
+    data_dir: Path
+    database_url: str
+    retention_minutes: float = 60
+    capture_length_limit: float = 3600
+    max_concurrent_captures: int = 4
+    disk_quota_mb: float = 1024
+    default_observation_point: str | None = None
+    observation_points: dict[str, ObservationPoint] = field(default_factory=dict)
+    auth: str = "token"
+    tokens: list[Token] = field(default_factory=list)
+    capture_buffer_kib: int = 32768
+    chunk_mb: int = 64
+    gc_interval_seconds: float = 30
+    legacy_format: bool = False
+
+    @property
+    def listen(self) -> str:
+        return f"{self.listen_host}:{self.listen_port}"
+
+    @property
+    def disk_quota_bytes(self) -> int:
+        return int(self.disk_quota_mb * 1024 * 1024)
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    """--config wins, then OPENTAP_CONF, then /etc/opentap/opentap.conf."""
+    return Path(explicit or os.environ.get("OPENTAP_CONF") or DEFAULT_PATH)
+
+
+def parse_listen(path: Path, key: str, value: object) -> tuple[str, int]:
+    if not isinstance(value, str) or ":" not in value:
+        raise ConfigError(path, key, f"must be 'HOST:PORT' (got {value!r})")
+    host, _, port = value.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if host != "localhost":
+            raise ConfigError(path, key, f"host must be an IP address or localhost (got {host!r})") from None
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(path, key, f"port must be 1-65535 (got {port!r})")
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+def load(path: str | os.PathLike[str] | None = None) -> Config:
+    p = config_path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise ConfigError(p, "(file)", f"cannot read the config: {e.strerror}") from None
+    try:
+        raw = tomllib.loads(text)
+        legacy = False
+    except tomllib.TOMLDecodeError as e:
+        if not _looks_legacy(text):
+            raise ConfigError(p, "(syntax)", f"not valid TOML: {e}") from None
+        raw, legacy = _legacy_to_raw(p, text), True
+    return _build(p, raw, legacy)
+
+
+def _looks_legacy(text: str) -> bool:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    return bool(lines) and all(re.match(r"^[A-Za-z][\w-]*:(\s|$)", ln) for ln in lines)
+
+
+def _legacy_to_raw(path: Path, text: str) -> dict:
+    """The original's file: `retention: 60`, `websrv-addr: IP:PORT`, `alias: IFACE NAME`,
+    `default-network-observationpt: IFACE`. The original had no authentication, so neither does this mode."""
+    raw: dict = {"observation_points": {}, "auth": "none"}
+    default_iface = None
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, _, rest = line.partition(":")
+        words = rest.split()
+        if key == "retention" and words:
+            raw["retention_minutes"] = _number(path, "retention", words[0])
+        elif key == "websrv-addr" and words:
+            raw["listen"] = words[0]
+        elif key == "alias":
+            if len(words) != 2:
+                raise ConfigError(path, "alias", f"must be 'alias: INTERFACE NAME' (got {line!r})")
+            raw["observation_points"][words[1]] = words[0]
+        elif key == "default-network-observationpt" and words:
+            default_iface = words[0]
+    if default_iface:  # the original names the interface here, not the alias
+        names = [n for n, i in raw["observation_points"].items() if i == default_iface]
+        if not names:
+            raw["observation_points"][default_iface] = default_iface
+            names = [default_iface]
+        raw["default_observation_point"] = names[0]
+    return raw
+
+
+def _number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ConfigError(path, key, f"must be a number (got {value!r})") from None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise ConfigError(path, key, f"must be a number (got {value!r})")
+    if integer and int(value) != value:
+        raise ConfigError(path, key, f"must be a whole number (got {value!r})")
+    if positive and value <= 0:
+        raise ConfigError(path, key, f"must be greater than 0 (got {value!r})")
+    return int(value) if integer else value
+
+
+def _build(path: Path, raw: dict, legacy: bool) -> Config:
+    unknown = sorted(set(raw) - KNOWN_KEYS)
+    if unknown:
+        raise ConfigError(path, unknown[0], f"unknown key (known keys: {', '.join(sorted(KNOWN_KEYS))})")
+    base = path.resolve().parent
+    host, port = parse_listen(path, "listen", raw.get("listen", "127.0.0.1:2020"))
+    data_dir = base / str(raw.get("data_dir", "data"))
+    device_name = raw.get("device_name", os.uname().nodename)
+    if not isinstance(device_name, str) or not device_name:
+        raise ConfigError(path, "device_name", "must be a non-empty string")
+    db_url = raw.get("database_url", f"sqlite:///{base / 'opentap.db'}")
+    if not isinstance(db_url, str) or not re.match(r"^(sqlite|postgresql)(\+\w+)?://", db_url):
+        raise ConfigError(path, "database_url", f"must be a sqlite:/// or postgresql:// URL (got {db_url!r})")
+    auth = raw.get("auth", "token")
+    if auth not in ("token", "none"):
+        raise ConfigError(path, "auth", f"must be 'token' or 'none' (got {auth!r})")
+    if auth == "none" and not legacy and not is_loopback(host):
+        raise ConfigError(path, "auth", "'none' is allowed only when listening on a loopback address")
+    cfg = Config(
+        path=path, device_name=device_name, listen_host=host, listen_port=port, data_dir=data_dir,
+        database_url=db_url, auth=auth, legacy_format=legacy,
+        observation_points=_points(path, raw.get("observation_points", {})),
+        tokens=_tokens(path, raw.get("tokens", [])),
+    )
+    for key, integer in (("retention_minutes", False), ("capture_length_limit", False),
+                         ("max_concurrent_captures", True), ("disk_quota_mb", False),
+                         ("capture_buffer_kib", True), ("chunk_mb", True), ("gc_interval_seconds", False)):
+        if key in raw:
+            setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+    default = raw.get("default_observation_point")
+    if default is not None and default not in cfg.observation_points:
+        raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
+    cfg.default_observation_point = default or next(iter(cfg.observation_points), None)
+    return cfg
+
+
+def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "observation_points", "must be a table of NAME = \"INTERFACE\"")
+    points = {}
+    for name, spec in raw.items():
+        key = f"observation_points.{name}"
+        if not NAME_RE.match(name):
+            raise ConfigError(path, key, "names may use only letters, digits, '_', '.', '-' (1-64)")
+        if isinstance(spec, str):
+            spec = {"interface": spec}
+        if not isinstance(spec, dict) or not isinstance(spec.get("interface"), str):
+            raise ConfigError(path, key, "must be \"INTERFACE\" or {interface = \"...\", projects = [...]}")
+        if not IFACE_RE.match(spec["interface"]):
+            raise ConfigError(path, key, f"not a valid interface name: {spec['interface']!r}")
+        projects = spec.get("projects", [])
+        if not isinstance(projects, list) or not all(isinstance(x, str) for x in projects):
+            raise ConfigError(path, key + ".projects", "must be a list of project ids")
+        extra = set(spec) - {"interface", "projects"}
+        if extra:
+            raise ConfigError(path, f"{key}.{sorted(extra)[0]}", "unknown key")
+        points[name] = ObservationPoint(name, spec["interface"], tuple(projects))
+    return points
+
+
+def _tokens(path: Path, raw: object) -> list[Token]:
+    if not isinstance(raw, list):
+        raise ConfigError(path, "tokens", "must be an array of tables ([[tokens]])")
+    tokens = []
+    for i, t in enumerate(raw):
+        key = f"tokens[{i}]"
+        if not isinstance(t, dict):
+            raise ConfigError(path, key, "must be a table")
+        digest, project, roles = t.get("sha256"), t.get("project"), t.get("roles")
+        if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise ConfigError(path, key + ".sha256", "must be the 64-hex-digit SHA-256 of the token")
+        if not isinstance(project, str) or not NAME_RE.match(project):
+            raise ConfigError(path, key + ".project", "must be a project id (letters, digits, '_', '.', '-')")
+        if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
+            raise ConfigError(path, key + ".roles", f"must be a non-empty list of {', '.join(ROLES)}")
+        tokens.append(Token(digest, project, tuple(roles)))
+    return tokens

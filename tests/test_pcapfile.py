@@ -1,0 +1,243 @@
+"""Tests for opentap.capture.pcapfile, on pcap files built byte by byte here."""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from opentap.capture.pcapfile import (
+    EMPTY_HEADER,
+    PcapError,
+    PcapStats,
+    count,
+    iter_records,
+    read_header,
+    stream_merged,
+)
+
+Record = tuple[int, int, bytes]  # (timestamp_ns, orig_len, data)
+
+
+def pcap_header(byteorder: str = "<", nano: bool = False, snaplen: int = 262144, linktype: int = 1) -> bytes:
+    magic = 0xA1B23C4D if nano else 0xA1B2C3D4
+    return struct.pack(byteorder + "IHHiIII", magic, 2, 4, 0, 0, snaplen, linktype)
+
+
+def pcap_record(
+    ts_ns: int, data: bytes, orig_len: int | None = None, byteorder: str = "<", nano: bool = False
+) -> bytes:
+    sec, ns = divmod(ts_ns, 1_000_000_000)
+    frac = ns if nano else ns // 1000
+    orig = len(data) if orig_len is None else orig_len
+    return struct.pack(byteorder + "IIII", sec, frac, len(data), orig) + data
+
+
+def pcap_file(records: list[Record], byteorder: str = "<", nano: bool = False, linktype: int = 1) -> bytes:
+    body = b"".join(pcap_record(ts, data, orig, byteorder, nano) for ts, orig, data in records)
+    return pcap_header(byteorder, nano, linktype=linktype) + body
+
+
+def frame(i: int, size: int = 60) -> bytes:
+    """A minimal Ethernet frame (broadcast, EtherType 0x88b5 local experimental), numbered i."""
+    head = b"\xff" * 6 + bytes([2, 0, 0, 0, 0, i % 256]) + b"\x88\xb5" + struct.pack(">I", i)
+    return (head + bytes(range(256)) * (size // 256 + 1))[:size]
+
+
+def make_records(n: int, start: int = 0, nano: bool = False) -> list[Record]:
+    """Records with distinct sizes and timestamps; microsecond files can only hold whole µs."""
+    out = []
+    for i in range(start, start + n):
+        ts = 1_700_000_000_000_000_000 + i * 1_234_000 + (i % 1000 if nano else 0)
+        data = frame(i, 42 + (i * 37) % 300)
+        out.append((ts, len(data) + i % 3 * 100, data))
+    return out
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def parse(stream: bytes, tmp_path: Path) -> list[Record]:
+    return list(iter_records([write(tmp_path / "merged.pcap", stream)]))
+
+
+TCPDUMP = shutil.which("tcpdump") or ("/usr/sbin/tcpdump" if Path("/usr/sbin/tcpdump").exists() else None)
+
+
+def tcpdump_count(path: Path) -> int:
+    """Packets tcpdump itself reads from a file; it must not complain about the file either."""
+    assert TCPDUMP is not None
+    done = subprocess.run([TCPDUMP, "-r", str(path), "-nn"], capture_output=True, text=True, check=True)
+    assert "truncated" not in done.stderr and "bogus" not in done.stderr, done.stderr
+    # One line per packet; unknown EtherTypes add indented hex-dump lines, not counted.
+    return sum(1 for line in done.stdout.splitlines() if line and not line[0].isspace())
+
+
+@pytest.mark.parametrize("byteorder", ["<", ">"])
+@pytest.mark.parametrize("nano", [False, True])
+def test_header_and_records_all_formats(tmp_path: Path, byteorder: str, nano: bool) -> None:
+    records = make_records(25, nano=nano)
+    path = write(tmp_path / "a.pcap", pcap_file(records, byteorder, nano, linktype=1))
+    with path.open("rb") as f:
+        header = read_header(f)
+    assert header is not None
+    assert header.byteorder == ("little" if byteorder == "<" else "big")
+    assert header.nanosecond is nano
+    assert (header.snaplen, header.linktype) == (262144, 1)
+    assert header.raw == path.read_bytes()[:24]
+    assert list(iter_records([path])) == records
+    # A format must survive the merge verbatim, header included.
+    assert b"".join(stream_merged([path])) == path.read_bytes()
+
+
+def test_read_header_short_and_bad_magic() -> None:
+    assert read_header(io.BytesIO(b"")) is None
+    assert read_header(io.BytesIO(pcap_header()[:23])) is None
+    with pytest.raises(PcapError, match="not a pcap"):
+        read_header(io.BytesIO(b"\x00" * 24))
+    with pytest.raises(PcapError, match="pcapng"):
+        read_header(io.BytesIO(b"\x0a\x0d\x0d\x0a" + b"\x00" * 20))
+
+
+def test_linktype_ignores_fcs_bits() -> None:
+    header = read_header(io.BytesIO(pcap_header(linktype=0x1000_0001)))
+    assert header is not None and header.linktype == 1
+
+
+@pytest.mark.parametrize("cut", [1, 8, 15, 16, 17, 50])
+def test_truncated_last_record_is_left_out(tmp_path: Path, cut: int) -> None:
+    records = make_records(10)
+    full = pcap_file(records)
+    last_len = 16 + len(records[-1][2])
+    assert cut < last_len
+    path = write(tmp_path / "live.pcap", full[:-cut])
+    assert list(iter_records([path])) == records[:-1]
+    assert count([path]) == PcapStats(
+        9, sum(len(d) for _, _, d in records[:-1]), sum(o for _, o, _ in records[:-1])
+    )
+    assert b"".join(stream_merged([path])) == full[: len(full) - last_len]
+
+
+def test_partial_header_file_is_skipped(tmp_path: Path) -> None:
+    records = make_records(5)
+    empty = write(tmp_path / "0.pcap", b"")
+    partial = write(tmp_path / "1.pcap", pcap_header()[:10])
+    good = write(tmp_path / "2.pcap", pcap_file(records, ">", True))
+    missing = tmp_path / "3.pcap"  # rotated away by tcpdump -W between listing and reading
+    paths = [empty, partial, good, missing]
+    assert list(iter_records(paths)) == records
+    assert count(paths).packets == 5
+    merged = b"".join(stream_merged(paths))
+    assert merged == good.read_bytes()  # the header comes from the first file that has one
+
+
+def test_no_header_anywhere_gives_valid_empty_pcap(tmp_path: Path) -> None:
+    paths = [write(tmp_path / "0.pcap", b""), write(tmp_path / "1.pcap", b"\xd4\xc3")]
+    merged = b"".join(stream_merged(paths))
+    assert merged == EMPTY_HEADER
+    header = read_header(io.BytesIO(merged))
+    assert header is not None
+    assert (header.byteorder, header.nanosecond) == ("little", False)
+    assert (header.snaplen, header.linktype) == (262144, 1)
+    assert b"".join(stream_merged([])) == EMPTY_HEADER
+    assert count(paths) == PcapStats(0, 0, 0)
+
+
+def test_merge_three_chunks(tmp_path: Path) -> None:
+    chunks = [make_records(40, 0), make_records(1, 40), make_records(30, 41)]
+    paths = [write(tmp_path / f"c{i}.pcap", pcap_file(r)) for i, r in enumerate(chunks)]
+    # The last chunk is still being written: its final record is cut in its header.
+    paths[2].write_bytes(paths[2].read_bytes() + pcap_record(1, b"x" * 100)[:9])
+    expected = chunks[0] + chunks[1] + chunks[2]
+    for block in (1, 17, 100, 4096, 1 << 20):
+        merged = b"".join(stream_merged(paths, block=block))
+        assert merged.startswith(paths[0].read_bytes()[:24])
+        assert parse(merged, tmp_path) == expected
+    assert list(iter_records(paths)) == expected
+    assert count(paths).packets == len(expected)
+
+
+def test_merge_readable_by_tcpdump(tmp_path: Path) -> None:
+    if TCPDUMP is None:
+        pytest.skip("tcpdump is not installed: cannot cross-check the merged stream with it")
+    chunks = [make_records(40, 0, nano=True), make_records(3, 40, nano=True), make_records(30, 43, nano=True)]
+    paths = [write(tmp_path / f"c{i}.pcap", pcap_file(r, nano=True)) for i, r in enumerate(chunks)]
+    paths[1].write_bytes(paths[1].read_bytes()[:-5])  # a partial record must not reach the stream
+    merged = write(tmp_path / "merged.pcap", b"".join(stream_merged(paths, block=64)))
+    assert tcpdump_count(merged) == 40 + 2 + 30
+    assert tcpdump_count(paths[0]) == 40
+
+
+def test_linktype_mismatch(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.pcap", pcap_file(make_records(2), linktype=1))
+    b = write(tmp_path / "b.pcap", pcap_file(make_records(2), linktype=113))
+    stream = stream_merged([a, b])
+    with pytest.raises(PcapError, match=r"b\.pcap.*linktype 113"):
+        next(stream)  # checked before the first byte is produced
+
+
+def test_format_mismatch(tmp_path: Path) -> None:
+    a = write(tmp_path / "a.pcap", pcap_file(make_records(2)))
+    b = write(tmp_path / "b.pcap", pcap_file(make_records(2), nano=True))
+    with pytest.raises(PcapError, match="precision"):
+        b"".join(stream_merged([a, b]))
+
+
+def test_corrupt_record_names_the_file(tmp_path: Path) -> None:
+    good = pcap_file(make_records(3))
+    bad = good + struct.pack("<IIII", 1, 0, 262145, 262145) + b"\x00" * 64
+    path = write(tmp_path / "corrupt.pcap", bad)
+    with pytest.raises(PcapError, match=r"corrupt\.pcap.*caplen 262145"):
+        list(iter_records([path]))
+    with pytest.raises(PcapError, match=r"corrupt\.pcap"):
+        count([path])
+    with pytest.raises(PcapError, match=r"corrupt\.pcap"):
+        b"".join(stream_merged([path]))
+    bad_magic = write(tmp_path / "junk.pcap", b"\x01" * 40)
+    with pytest.raises(PcapError, match=r"junk\.pcap"):
+        list(iter_records([bad_magic]))
+
+
+def test_count(tmp_path: Path) -> None:
+    records = [(1_000, 1514, b"a" * 96), (2_000, 60, b"b" * 60), (3_000, 9000, b"c" * 0)]
+    paths = [
+        write(tmp_path / "a.pcap", pcap_file(records[:2], ">")),
+        write(tmp_path / "b.pcap", pcap_file(records[2:], nano=True)),
+    ]
+    assert count(paths) == PcapStats(packets=3, captured_bytes=156, wire_bytes=10574)
+    assert [r[1] for r in iter_records(paths)] == [1514, 60, 9000]
+
+
+def test_large_round_trip(tmp_path: Path) -> None:
+    """200k small packets through small odd-sized blocks: every block boundary case is hit."""
+    rng = random.Random(7)
+    header = pcap_header()
+    parts = [header]
+    for i in range(200_000):
+        parts.append(pcap_record(1_700_000_000_000_000_000 + i * 1000, frame(i, rng.randint(18, 120))))
+    full = b"".join(parts)
+    split = [24 + sum(map(len, parts[1:70_001])), 24 + sum(map(len, parts[1:140_001]))]
+    paths = [
+        write(tmp_path / "0.pcap", full[: split[0]]),
+        write(tmp_path / "1.pcap", header + full[split[0] : split[1]]),
+        write(tmp_path / "2.pcap", header + full[split[1] :] + b"\x01\x02\x03"),  # + partial record header
+    ]
+    assert b"".join(stream_merged(paths, block=4093)) == full
+    assert b"".join(stream_merged(paths)) == full
+    assert count(paths).packets == 200_000
+    seen = 0
+    for i, (ts, orig, data) in enumerate(iter_records(paths)):
+        assert ts == 1_700_000_000_000_000_000 + i * 1000 and orig == len(data)
+        assert data[14:18] == struct.pack(">I", i)
+        seen += 1
+    assert seen == 200_000
+    if TCPDUMP is not None:
+        merged = write(tmp_path / "merged.pcap", full)
+        assert tcpdump_count(merged) == 200_000
