@@ -160,6 +160,8 @@ def test_time_is_exact_milliseconds_with_microseconds(tmp_path: Path) -> None:
          ("0x86dd", "", "::1", "::2", "UDP", "4000", "4001")),
         (ether(0x86DD, ipv6("::1", "::2", 44, frag_hdr(17, 181, False) + udp(4000, 4001))),
          ("0x86dd", "", "::1", "::2", "UDP", "", "")),
+        (ether(0x86DD, ipv6("::1", "::2", 44, frag_hdr(60, 181, False) + ext_hdr(17) + udp(1, 2))),
+         ("0x86dd", "", "::1", "::2", "60", "", "")),  # later fragments hold payload, not headers
         (ether(0x86DD, ipv6("::1", "::2", 0, ext_hdr(43))),  # hop-by-hop says routing follows; it doesn't
          ("0x86dd", "", "::1", "::2", "", "", "")),
         (ether(0x86DD, ipv6("::1", "::2", 0, ext_hdr(43, 14) + ext_hdr(60) + ext_hdr(51)

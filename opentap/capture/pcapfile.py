@@ -88,7 +88,7 @@ def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, BinaryIO, PcapHeader, 
     """
     for path in paths:
         try:
-            f = path.open("rb")
+            f = path.open("rb", buffering=BLOCK)
         except FileNotFoundError:
             continue
         with f:
@@ -198,26 +198,35 @@ def stream_merged(paths: Sequence[Path], block: int = BLOCK) -> Iterator[bytes]:
             yield buf[:end]
 
 
-def count(paths: Iterable[Path]) -> PcapStats:
-    """Count whole records by walking record headers only, seeking past the packet data."""
+def count(paths: Iterable[Path], block: int = BLOCK) -> PcapStats:
+    """Count whole records by walking record headers only.
+
+    Headers are read a block at a time and parsed in place; a record running past the block is
+    skipped with a seek. Measured at least as fast as a read(16)+seek per record, whose Python
+    call overhead dominates for small packets.
+    """
     packets = captured = wire = 0
     for path, f, header, size in _files(paths):
-        unpack = struct.Struct(header.struct_prefix + "8xII").unpack
+        unpack = struct.Struct(header.struct_prefix + "II").unpack_from
         limit = header.max_caplen
-        read, seek = f.read, f.seek
-        pos = HEADER_LEN
+        pos = HEADER_LEN  # file offset of the next record header
         while pos + RECORD_HEADER_LEN <= size:
-            rec = read(RECORD_HEADER_LEN)
-            if len(rec) < RECORD_HEADER_LEN:
-                break  # the file shrank under us
-            caplen, orig_len = unpack(rec)
-            if caplen > limit:
-                raise PcapError(f"{path}: corrupt record at offset {pos}: caplen {caplen} > {limit}")
-            pos += RECORD_HEADER_LEN + caplen
-            if pos > size:
-                break  # trailing partial record: not written yet
-            packets += 1
-            captured += caplen
-            wire += orig_len
-            seek(pos)  # BufferedReader seeks within its buffer without a syscall
+            f.seek(pos)
+            buf = f.read(min(max(block, RECORD_HEADER_LEN), size - pos))
+            n = len(buf)
+            i = 0
+            while i + RECORD_HEADER_LEN <= n:
+                caplen, orig_len = unpack(buf, i + 8)
+                if caplen > limit:
+                    raise PcapError(f"{path}: corrupt record at offset {pos + i}: caplen {caplen} > {limit}")
+                end = i + RECORD_HEADER_LEN + caplen
+                if pos + end > size:
+                    break  # trailing partial record: not written yet
+                packets += 1
+                captured += caplen
+                wire += orig_len
+                i = end  # may point past this block: the next read seeks over the data
+            if i == 0:
+                break  # only a partial record is left, or the file shrank under us
+            pos += i
     return PcapStats(packets, captured, wire)

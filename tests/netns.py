@@ -1,0 +1,106 @@
+"""Test hosts in network namespaces: two machines on a bridge, with the host ends as observation points.
+
+    ns A (a0 198.18.0.1) --veth-- HA --+
+                                       bridge BR
+    ns B (b0 198.18.0.2) --veth-- HB --+
+
+IPv6 is off and neighbours are static, so the only packets on the wire are the ones a test sends.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+TRAFFIC = str(Path(__file__).with_name("traffic.py"))
+A_IP, B_IP = "198.18.0.1", "198.18.0.2"
+
+
+def ip(*args: str, ns: str | None = None, check: bool = True) -> str:
+    argv = ["ip", *(["netns", "exec", ns, "ip"] if ns else []), *args]
+    return subprocess.run(argv, check=check, capture_output=True, text=True).stdout
+
+
+def sysctl(key: str, value: str, ns: str | None = None) -> None:
+    argv = ["sysctl", "-qw", f"{key}={value}"]
+    subprocess.run(["ip", "netns", "exec", ns, *argv] if ns else argv, check=True, capture_output=True)
+
+
+def counters(iface: str) -> dict[str, int]:
+    base = Path(f"/sys/class/net/{iface}/statistics")
+    return {k: int((base / k).read_text()) for k in ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes")}
+
+
+@dataclass
+class Lan:
+    prefix: str
+
+    @property
+    def ns_a(self) -> str:
+        return f"{self.prefix}a"
+
+    @property
+    def ns_b(self) -> str:
+        return f"{self.prefix}b"
+
+    @property
+    def ha(self) -> str:
+        return f"{self.prefix}ha"
+
+    @property
+    def hb(self) -> str:
+        return f"{self.prefix}hb"
+
+    @property
+    def br(self) -> str:
+        return f"{self.prefix}br"
+
+    def up(self) -> None:
+        self.down()
+        for ns in (self.ns_a, self.ns_b):
+            subprocess.run(["ip", "netns", "add", ns], check=True)
+            sysctl("net.ipv6.conf.all.disable_ipv6", "1", ns)
+            sysctl("net.ipv6.conf.default.disable_ipv6", "1", ns)
+            ip("link", "set", "lo", "up", ns=ns)
+        ip("link", "add", self.br, "type", "bridge")
+        for host_end, peer, ns, addr in ((self.ha, "a0", self.ns_a, A_IP), (self.hb, "b0", self.ns_b, B_IP)):
+            ip("link", "add", host_end, "type", "veth", "peer", "name", peer, "netns", ns)
+            sysctl(f"net.ipv6.conf.{host_end}.disable_ipv6", "1")
+            ip("link", "set", host_end, "master", self.br)
+            ip("link", "set", host_end, "up")
+            sysctl(f"net.ipv6.conf.{peer}.disable_ipv6", "1", ns)
+            ip("addr", "add", f"{addr}/24", "dev", peer, ns=ns)
+            ip("link", "set", peer, "up", ns=ns)
+        sysctl(f"net.ipv6.conf.{self.br}.disable_ipv6", "1")
+        ip("link", "set", self.br, "up")
+        mac_a, mac_b = self.mac(self.ns_a, "a0"), self.mac(self.ns_b, "b0")
+        ip("neigh", "replace", B_IP, "lladdr", mac_b, "dev", "a0", "nud", "permanent", ns=self.ns_a)
+        ip("neigh", "replace", A_IP, "lladdr", mac_a, "dev", "b0", "nud", "permanent", ns=self.ns_b)
+        time.sleep(0.2)  # let the links settle before anything is counted
+
+    def mac(self, ns: str, dev: str) -> str:
+        return json.loads(ip("-j", "link", "show", dev, ns=ns))[0]["address"]
+
+    def down(self) -> None:
+        for ns in (self.ns_a, self.ns_b):
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        for dev in (self.ha, self.hb, self.br):
+            ip("link", "del", dev, check=False)
+
+    def run(self, ns: str, *args: str | int, timeout: float = 30) -> dict:
+        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, TRAFFIC, *map(str, args)],
+                             check=True, capture_output=True, text=True, timeout=timeout)
+        return json.loads(out.stdout)
+
+    def spawn(self, ns: str, *args: str | int) -> subprocess.Popen:
+        return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, TRAFFIC, *map(str, args)],
+                                stdout=subprocess.PIPE, text=True)
+
+
+def prefix() -> str:
+    return f"ot{os.getpid() % 100000}"
