@@ -6,6 +6,7 @@ cut by snaplen or a malformed frame yields the fields that could be read and emp
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 import struct
@@ -60,6 +61,7 @@ def _proto_name(number: int) -> str:
     return _PROTO_NAMES.get(number) or str(number)
 
 
+@functools.lru_cache(maxsize=4096)  # ipaddress formatting is slow; addresses repeat a lot
 def _ipv6_text(packed: bytes) -> str:
     return str(ipaddress.IPv6Address(packed))
 

@@ -88,7 +88,9 @@ def _files(paths: Iterable[Path]) -> Iterator[tuple[Path, BinaryIO, PcapHeader, 
     """
     for path in paths:
         try:
-            f = path.open("rb", buffering=BLOCK)
+            # Unbuffered: reads are either 24 bytes or whole blocks, and a buffer would only add
+            # a copy (or read a full buffer just to get a header).
+            f = path.open("rb", buffering=0)
         except FileNotFoundError:
             continue
         with f:
