@@ -34,9 +34,9 @@ class Daemon:
         self.proc: subprocess.Popen | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
-                                      "--listen", f"127.0.0.1:{self.port}"],
-                                     stdout=subprocess.DEVNULL, stderr=open(self.conf.parent / "daemon.log", "ab"))
+        with open(self.conf.parent / "daemon.log", "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
+                                          "--listen", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:
