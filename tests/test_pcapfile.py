@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from opentap.capture import packets
 from opentap.capture.pcapfile import (
     EMPTY_HEADER,
     PcapError,
@@ -244,3 +245,19 @@ def test_large_round_trip(tmp_path: Path) -> None:
     if TCPDUMP is not None:
         merged = write(tmp_path / "merged.pcap", full)
         assert tcpdump_count(merged) == 200_000
+
+
+
+def test_pinned_chunks_survive_publishing(tmp_path: Path) -> None:
+    """A chunk renamed (published) while a download streams earlier chunks is still read, not skipped."""
+    records = make_records(6)
+    write(tmp_path / "packets-001-000000.pcap", pcap_file(records[:3]))
+    write(tmp_path / ".seg001.pcap1", pcap_file(records[3:]))
+    with packets.pinned_chunks(tmp_path) as paths:
+        stream = stream_merged(paths)
+        first = next(stream)
+        packets.publish_closed(tmp_path, keep_last=False)  # what the engine does when tcpdump closes it
+        merged = first + b"".join(stream)
+    assert parse(merged, tmp_path) == records
+    assert sorted(p.name for p in tmp_path.glob("packets-*")) == ["packets-001-000000.pcap",
+                                                                  "packets-001-000001.pcap"]

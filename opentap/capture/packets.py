@@ -7,10 +7,13 @@ daemon restart has more than one. Readers take the published chunks plus the ope
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import shutil
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,6 +51,28 @@ def chunk_files(directory: Path) -> list[Path]:
         return []
     published = sorted(directory.glob("packets-*.pcap"))
     return published + _hidden_chunks(directory)
+
+
+@contextlib.contextmanager
+def pinned_chunks(directory: Path, tries: int = 5) -> Iterator[list[Path]]:
+    """The chunks, opened now and named by /proc/self/fd paths, so a chunk published (renamed) while a
+    long download is still streaming earlier chunks is read all the same, not skipped."""
+    for _ in range(tries):
+        fds: list[int] = []
+        try:
+            for path in chunk_files(directory):
+                fds.append(os.open(path, os.O_RDONLY))
+        except FileNotFoundError:  # renamed between listing and opening: list again
+            for fd in fds:
+                os.close(fd)
+            continue
+        try:
+            yield [Path(f"/proc/self/fd/{fd}") for fd in fds]
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return
+    raise DriverError(f"the chunks of {directory} kept changing while being opened")
 
 
 @dataclass

@@ -84,6 +84,11 @@ def _file_bytes(paths: list[Path]) -> Iterator[bytes]:
                 yield block
 
 
+def _pinned(directory: Path, render: Callable[[list[Path]], Iterator[bytes]]) -> Iterator[bytes]:
+    with packets.pinned_chunks(directory) as paths:
+        yield from render(paths)
+
+
 def _packet_totals(directory: Path) -> Totals:
     counted = pcapfile.count(packets.chunk_files(directory))
     stats = [packets.parse_stats(p.read_text(errors="replace")) for p in sorted(directory.glob("tcpdump-*.log"))]
@@ -106,8 +111,8 @@ ETHERNET = CaptureType(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb),
     formats={
-        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: pcapfile.stream_merged(packets.chunk_files(d))),
-        "csv": Format(CSV_MEDIA, "csv", lambda d: _encode(packetcsv.csv_lines(packets.chunk_files(d)))),
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged)),
+        "csv": Format(CSV_MEDIA, "csv", lambda d: _pinned(d, lambda p: _encode(packetcsv.csv_lines(p)))),
     },
     default_format="pcap", totals=_packet_totals,
     finalize=lambda d: packets.publish_closed(d, keep_last=False),
