@@ -20,7 +20,7 @@ IFACE_RE = re.compile(r"^[^/\s\x00]{1,15}$")
 KNOWN_KEYS = {
     "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
-    "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds",
+    "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
 }
 
 
@@ -68,6 +68,8 @@ class Config:
     capture_buffer_kib: int = 32768
     chunk_mb: int = 64
     gc_interval_seconds: float = 30
+    flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
+    flow_idle_timeout: float = 15  # seconds without a packet end a flow
     legacy_format: bool = False
 
     @property
@@ -195,7 +197,8 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     )
     for key, integer in (("retention_minutes", False), ("capture_length_limit", False),
                          ("max_concurrent_captures", True), ("disk_quota_mb", False),
-                         ("capture_buffer_kib", True), ("chunk_mb", True), ("gc_interval_seconds", False)):
+                         ("capture_buffer_kib", True), ("chunk_mb", True), ("gc_interval_seconds", False),
+                         ("flow_active_timeout", False), ("flow_idle_timeout", False)):
         if key in raw:
             setattr(cfg, key, _number(path, key, raw[key], integer=integer))
     default = raw.get("default_observation_point")

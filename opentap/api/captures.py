@@ -28,7 +28,7 @@ def describe(cap: Capture, who: Principal) -> dict[str, Any]:
         "duration": _num(cap.stop - cap.start), "options": cap.options, "created_at": cap.created_at,
         "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
         "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
-        "data_bytes": cap.data_bytes, "reason": cap.reason,
+        "data_bytes": cap.data_bytes, "reason": cap.reason, "stats": cap.stats,
     }
     if who.is_admin:
         d["interface"] = cap.interface
@@ -61,10 +61,11 @@ def capture(
     filter: str | None = Query(None, description="BPF expression (ethernet)"),
     snaplen: str | None = Query(None, description="bytes kept per packet (ethernet)"),
     period: str | None = Query(None, description="sampling period in ms (linkstats)"),
+    keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
     dev: Device = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
-              "id": id, "filter": filter, "snaplen": snaplen, "period": period}
+              "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets}
     return _schedule(dev, who, capture_type, params)
 
 
@@ -79,6 +80,7 @@ class CaptureBody(BaseModel):
     filter: str | None = None
     snaplen: int | None = None
     period: int | None = None
+    keep_packets: bool | None = None
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")

@@ -20,7 +20,8 @@ router = APIRouter(tags=["captures"])
             responses={200: {"content": {PCAP_MEDIA: {}, "text/csv": {}},
                              "description": "the data; X-OpenTap-Partial says whether the capture is still running"}})
 def retrieve(id: str = Query(..., description="the id returned by /capture"),
-             format: str | None = Query(None, description="pcap or csv for ethernet; csv for linkstats"),
+             format: str | None = Query(None, description="netflow: csv (default), pcap if kept; "
+                                                          "ethernet: pcap (default), csv; linkstats: csv"),
              dev: Device = Depends(device), who: Principal = Depends(principal)) -> StreamingResponse:
     cap = visible(dev, who, id)
     ctype = REGISTRY[cap.type]
@@ -34,6 +35,9 @@ def retrieve(id: str = Query(..., description="the id returned by /capture"),
     if not directory.is_dir():
         raise ApiError(409, f"capture '{cap.id}' is {cap.state} and has no data"
                             + (f": {cap.reason}" if cap.reason else ""))
+    missing = fmt.missing(directory)
+    if missing:
+        raise ApiError(409, f"capture '{cap.id}' cannot be retrieved as {fmt_name}: {missing}")
     headers = {
         # set by hand: Starlette would add "; charset=utf-8", and the original client compares exactly
         "content-type": fmt.media_type,

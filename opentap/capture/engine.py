@@ -143,7 +143,8 @@ class CaptureEngine:
         ctype = REGISTRY[cap.type]
         cap.segments += 1
         ctx = DriverContext(storage.capture_dir(self.cfg.data_dir, cap.id), cap.interface, cap.segments,
-                            dict(cap.options), self.cfg.capture_buffer_kib, self.cfg.chunk_mb)
+                            dict(cap.options), self.cfg.capture_buffer_kib, self.cfg.chunk_mb,
+                            self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout)
         driver = ctype.make_driver(ctx)
         try:
             driver.start()
@@ -173,6 +174,7 @@ class CaptureEngine:
             totals = ctype.totals(directory)
             cap.packets, cap.bytes = totals.packets, totals.bytes
             cap.drops_kernel, cap.drops_interface = totals.drops_kernel, totals.drops_interface
+            cap.stats = totals.stats
             cap.data_bytes = storage.tree_size(directory)
             if state == "failed" and totals.packets:  # it died, but what it captured until then is kept
                 state = "truncated"
@@ -197,7 +199,8 @@ class CaptureEngine:
         cap = Capture(id=plan.id or str(uuid.uuid4()), type=plan.type, project_id=project,
                       observation_point=plan.point.name, interface=plan.point.interface, start=plan.start,
                       stop=plan.stop, state="scheduled", options=plan.options, created_at=time.time(),
-                      packets=0, bytes=0, drops_kernel=0, drops_interface=0, data_bytes=0, segments=0, reason="")
+                      packets=0, bytes=0, drops_kernel=0, drops_interface=0, data_bytes=0, segments=0, reason="",
+                      stats={})
         s.add(cap)
         s.commit()
         return cap

@@ -53,6 +53,13 @@ def chunk_files(directory: Path) -> list[Path]:
     return published + _hidden_chunks(directory)
 
 
+def segment_chunks(directory: Path, segment: int) -> list[Path]:
+    """The chunks written by one tcpdump run."""
+    published = f"packets-{segment:03d}-"
+    hidden = f".seg{segment:03d}.pcap"
+    return [p for p in chunk_files(directory) if p.name.startswith((published, hidden))]
+
+
 @contextlib.contextmanager
 def pinned_chunks(directory: Path, tries: int = 5) -> Iterator[list[Path]]:
     """The chunks, opened now and named by /proc/self/fd paths, so a chunk published (renamed) while a

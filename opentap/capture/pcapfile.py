@@ -111,7 +111,7 @@ def read_file_header(path: Path) -> PcapHeader | None:
 
 
 def _blocks(
-    path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int
+    path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int, start: int = HEADER_LEN
 ) -> Iterator[tuple[bytes, int]]:
     """Yield ``(buf, end)`` where ``buf[:end]`` is a run of whole records, in file order.
 
@@ -122,8 +122,10 @@ def _blocks(
     """
     caplen_at = struct.Struct(header.struct_prefix + "I").unpack_from
     limit = header.max_caplen
-    left = size - HEADER_LEN
-    base = HEADER_LEN  # file offset of buf[0], for error messages
+    if start != HEADER_LEN:
+        f.seek(start)
+    left = size - start
+    base = start  # file offset of buf[0], for error messages
     carry = b""
     need = 0  # bytes still missing for the record at the start of carry, if its header is known
     while left > 0:
@@ -232,3 +234,14 @@ def count(paths: Iterable[Path], block: int = BLOCK) -> PcapStats:
                 break  # only a partial record is left, or the file shrank under us
             pos += i
     return PcapStats(packets, captured, wire)
+
+
+def read_from(path: Path, offset: int = 0, block: int = BLOCK) -> Iterator[tuple[PcapHeader, bytes, int, int]]:
+    """Whole records of one file from `offset` (0 = the first record) as ``(header, buf, end, next_offset)``:
+    ``buf[:end]`` holds whole records and ``next_offset`` is where reading should resume. For following a
+    file that tcpdump is still writing: call again later with the last next_offset."""
+    for _path, f, header, size in _files([path]):
+        pos = max(offset, HEADER_LEN)
+        for buf, end in _blocks(path, f, header, size, block, start=pos):
+            pos += end
+            yield header, buf, end, pos

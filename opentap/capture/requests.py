@@ -61,6 +61,13 @@ def _int_option(name: str, value: Any) -> int:
     return n
 
 
+def _bool_option(name: str, value: Any) -> bool:
+    text = str(value).lower()
+    if text not in ("true", "false", "1", "0", "yes", "no"):
+        raise RequestError(400, f"'{name}' must be true or false (got {str(value)[:40]!r})")
+    return text in ("true", "1", "yes")
+
+
 def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None) -> ObservationPoint:
     if name in (None, "", "0"):
         if cfg.default_observation_point is None:
@@ -111,13 +118,15 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     else:
         cid = None
     options: dict[str, Any] = {}
-    for name in ("filter", "snaplen", "period"):
+    for name in ("filter", "snaplen", "period", "keep_packets"):
         value = params.get(name)
         if value in (None, ""):
             continue
         if name not in ctype.options:
             raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")
-        if name == "filter":
+        if name == "keep_packets":
+            options[name] = _bool_option(name, value)
+        elif name == "filter":
             try:
                 options[name] = bpf.check_filter(str(value))
             except bpf.BadFilter as e:

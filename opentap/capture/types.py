@@ -6,11 +6,12 @@ A new type (netflow, sensor) is one more entry here plus its driver; the API and
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from opentap.capture import linkstats, packetcsv, packets, pcapfile
+from opentap.capture import linkstats, netflow, packetcsv, packets, pcapfile
+from opentap.flows import nfcsv
 
 PCAP_MEDIA = "application/vnd.tcpdump.pcap"
 CSV_MEDIA = "text/csv"
@@ -34,6 +35,8 @@ class DriverContext:
     options: dict[str, Any]
     buffer_kib: int
     chunk_mb: int
+    flow_active_timeout: float
+    flow_idle_timeout: float
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Format:
     media_type: str
     suffix: str
     produce: Callable[[Path], Iterator[bytes]]
+    missing: Callable[[Path], str | None] = lambda _d: None  # why this format cannot be served, if it cannot
 
 
 @dataclass(frozen=True)
@@ -49,6 +53,7 @@ class Totals:
     bytes: int = 0
     drops_kernel: int = 0
     drops_interface: int = 0
+    stats: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,11 +94,47 @@ def _pinned(directory: Path, render: Callable[[list[Path]], Iterator[bytes]]) ->
         yield from render(paths)
 
 
+def _drops(directory: Path) -> tuple[int, int]:
+    stats = [packets.parse_stats(p.read_text(errors="replace")) for p in sorted(directory.glob("tcpdump-*.log"))]
+    return sum(s.dropped_kernel for s in stats), sum(s.dropped_interface for s in stats)
+
+
 def _packet_totals(directory: Path) -> Totals:
     counted = pcapfile.count(packets.chunk_files(directory))
-    stats = [packets.parse_stats(p.read_text(errors="replace")) for p in sorted(directory.glob("tcpdump-*.log"))]
-    return Totals(counted.packets, counted.wire_bytes, sum(s.dropped_kernel for s in stats),
-                  sum(s.dropped_interface for s in stats))
+    return Totals(counted.packets, counted.wire_bytes, *_drops(directory))
+
+
+def _flow_totals(directory: Path) -> Totals:
+    stats = netflow.stats(directory)
+    return Totals(stats.get("packets", 0), stats.get("ip_bytes", 0), *_drops(directory), stats=stats)
+
+
+def _flows_csv(directory: Path) -> Iterator[bytes]:
+    """The flow records as written, then nfdump's Summary trailer computed over them."""
+    summary = nfcsv.Summary()
+    files = netflow.data_files(directory)
+    if not files:
+        yield (nfcsv.HEADER + "\n").encode()
+    for path in files:
+        with open(path) as f:
+            yield f.readline().encode()
+            batch: list[str] = []
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a line the meter is still writing
+                summary.add_line(line)
+                batch.append(line)
+                if len(batch) == 4096:
+                    yield "".join(batch).encode()
+                    batch = []
+            yield "".join(batch).encode()
+    yield "".join(summary.lines(_flow_duration(directory))).encode()
+
+
+def _flow_duration(directory: Path) -> float:
+    """nfdump's averages are over the time the flows span; ours over the metered data's span."""
+    stats = netflow.stats(directory)
+    return (stats.get("last_ns", 0) - stats.get("first_ns", 0)) / 1e9
 
 
 def _linkstats_totals(directory: Path) -> Totals:
@@ -127,4 +168,25 @@ LINKSTATS = CaptureType(
     default_format="csv", totals=_linkstats_totals, finalize=linkstats.finalize,
 )
 
-REGISTRY: dict[str, CaptureType] = {t.name: t for t in (ETHERNET, LINKSTATS)}
+def _kept_packets(directory: Path) -> str | None:
+    if packets.chunk_files(directory):
+        return None
+    return "its packets were not kept (schedule it with keep_packets=true to keep them)"
+
+
+NETFLOW = CaptureType(
+    name="netflow", point_kind="network",
+    description="flow records metered from the packets at the observation point (nfdump CSV)",
+    options=frozenset({"filter", "snaplen", "keep_packets"}),
+    make_driver=lambda c: netflow.NetflowDriver(
+        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
+        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
+        keep_packets=bool(c.options.get("keep_packets", False))),
+    formats={
+        "csv": Format(CSV_MEDIA, "csv", _flows_csv),
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged), missing=_kept_packets),
+    },
+    default_format="csv", totals=_flow_totals, finalize=netflow.finalize,
+)
+
+REGISTRY: dict[str, CaptureType] = {t.name: t for t in (NETFLOW, ETHERNET, LINKSTATS)}

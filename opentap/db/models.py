@@ -37,3 +37,4 @@ class Capture(Base):
     segments: Mapped[int] = mapped_column(Integer, default=0)  # driver sessions: >1 after a resume
     child_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
+    stats: Mapped[dict] = mapped_column(JSON, default=dict)  # type-specific counts (flows, non-IP frames, ...)

@@ -1,0 +1,122 @@
+"""The netflow driver: tcpdump writes chunks, a metering thread follows them and appends finished flows.
+
+Flows are written to a hidden CSV as they finish (FIN/RST, idle or active timeout), so a retrieve during a
+long capture already shows them; the rest are flushed at the end of the window. Unless the capture keeps
+its packets, each chunk is deleted once tcpdump has closed it and every record in it has been metered.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+from opentap.capture import packets
+from opentap.capture.storage import publish
+from opentap.flows import nfcsv
+from opentap.flows.meter import NS, FlowMeter, Flows
+from opentap.flows.pipeline import ChunkFollower
+
+HIDDEN, FINAL = ".flows.csv", "flows.csv"
+POLL = 0.5  # seconds between metering passes
+CLOCK_LAG = 2.0  # seconds: how far packets can trail the wall clock (libpcap blocks, tcpdump's buffer)
+
+
+def data_files(directory: Path) -> list[Path]:
+    return [p for p in (directory / FINAL, directory / HIDDEN) if p.exists()][:1]
+
+
+def finalize(directory: Path) -> None:
+    packets.publish_closed(directory, keep_last=False)
+    if (directory / HIDDEN).exists():
+        publish(directory / HIDDEN, directory / FINAL)
+
+
+def stats(directory: Path) -> dict[str, int]:
+    """Meter statistics summed over the capture's segments (one per daemon run)."""
+    total: dict[str, int] = {}
+    for path in sorted(directory.glob("meter-*.json")):
+        for key, value in json.loads(path.read_text()).items():
+            merge = {"first_ns": min, "last_ns": max}.get(key, int.__add__)
+            total[key] = merge(total[key], value) if key in total else value
+    return total
+
+
+class NetflowDriver:
+    def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
+                 buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool) -> None:
+        self.directory, self.segment, self.keep = directory, segment, keep_packets
+        self.packets = packets.PacketDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
+                                            buffer_kib=buffer_kib, chunk_mb=chunk_mb)
+        self.meter = FlowMeter(active, idle)
+        self.follower = ChunkFollower(self.meter)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: str | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.packets.pid
+
+    def start(self) -> None:
+        self.packets.start()
+        path = self.directory / HIDDEN
+        new = not path.exists()
+        self._out = open(path, "a")  # noqa: SIM115 - closed by stop()
+        if new:
+            self._out.write(nfcsv.HEADER + "\n")
+            self._out.flush()
+        self._thread = threading.Thread(target=self._run, name=f"meter-{self.directory.name}", daemon=True)
+        self._thread.start()
+
+    def _chunks(self) -> list[Path]:
+        return packets.segment_chunks(self.directory, self.segment)
+
+    def _write(self, flows: Flows) -> None:
+        if len(flows):
+            self._out.write("".join(nfcsv.lines(flows)))
+            self._out.flush()
+
+    def _pass(self) -> None:
+        for flows in self.follower.poll(self._chunks()):
+            self._write(flows)
+        if not self.keep:  # published chunks are closed: once metered they are not needed
+            for path in self.directory.glob(f"packets-{self.segment:03d}-*.pcap"):
+                if self.follower.consumed(path):
+                    path.unlink()
+
+    def _run(self) -> None:
+        while not self._stop.wait(POLL):
+            try:
+                self.packets.tick()
+                self._pass()
+                self._write(self.meter.expire(int((time.time() - CLOCK_LAG) * NS)))
+            except Exception as e:  # reported by failure(); the engine ends the capture
+                self._error = f"flow metering failed: {e}"
+                return
+
+    def alive(self) -> bool:
+        return self._error is None and self.packets.alive()
+
+    def failure(self) -> str:
+        return self._error or self.packets.failure()
+
+    def tick(self) -> None:
+        pass  # the metering thread publishes chunks itself, so it never meters a file being renamed
+
+    def stop(self) -> packets.PacketStats:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+        result = self.packets.stop()  # tcpdump flushes and exits; every chunk is published
+        if self._error is None:
+            self._pass()
+            self._write(self.meter.flush())
+        self._out.close()
+        (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(vars(self.meter.stats)))
+        if not self.keep:
+            for path in packets.chunk_files(self.directory):
+                path.unlink()
+        finalize(self.directory)
+        return result

@@ -1,0 +1,1 @@
+"""Flow metering: packets to NetFlow-style unidirectional flow records in nfdump CSV."""
