@@ -20,7 +20,7 @@ from opentap.flows.pipeline import ChunkFollower
 
 HIDDEN, FINAL = ".flows.csv", "flows.csv"
 POLL = 0.5  # seconds between metering passes
-CLOCK_LAG = 2.0  # seconds: how far packets can trail the wall clock (libpcap blocks, tcpdump's buffer)
+CLOCK_LAG = 3.0  # seconds packets may trail the wall clock: libpcap's 1 s blocks, the flush period, a poll
 
 
 def data_files(directory: Path) -> list[Path]:

@@ -11,6 +11,7 @@ import contextlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -146,6 +147,10 @@ class PacketDriver:
         return f"tcpdump exited with {self.proc.returncode if self.proc else '?'}: " + "; ".join(lines[-3:])
 
     def tick(self) -> None:
+        # tcpdump keeps up to a stdio buffer of packets unwritten while traffic is slow; SIGUSR2 makes it
+        # flush, so a retrieve or the flow meter sees packets within about a second (libpcap's block timeout).
+        if self.alive():
+            self.proc.send_signal(signal.SIGUSR2)
         publish_closed(self.directory, keep_last=True)
 
     def stop(self) -> PacketStats:
