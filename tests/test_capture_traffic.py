@@ -164,3 +164,17 @@ def test_disk_quota_truncates_then_refuses(make_client, lan) -> None:
     r = client.get("/capture/ethernet", params={"start": time.time(), "stop": time.time() + 1,
                                                 "observationpt": "a"}, headers=headers())
     assert r.status_code == 200  # deleting data frees the quota
+
+
+def test_the_last_second_of_the_window_is_kept_and_nothing_after(make_client, lan, tmp_path: Path) -> None:
+    client = make_client(points={"a": lan.ha})
+    cid = start_capture(client, "ethernet", "a", 2.5)
+    stop = client.get(f"/captures/{cid}", headers=headers()).json()["capture"]["stopTime"]
+    wait_state(client, cid, ("running",))
+    time.sleep(max(0.0, stop - 0.4 - time.time()))
+    lan.run(lan.ns_a, "udp", B_IP, 5000, 50, 10)  # inside the window, in libpcap's last block
+    time.sleep(max(0.0, stop + 0.3 - time.time()))
+    lan.run(lan.ns_a, "udp", B_IP, 5001, 20, 10)  # after the window, while tcpdump still runs
+    wait_state(client, cid, ("complete",))
+    pcap = fetch(client, cid, tmp_path)[0]
+    assert tcpdump_count(pcap, "udp port 5000") == 50 and tcpdump_count(pcap, "udp port 5001") == 0

@@ -20,6 +20,7 @@ from opentap.capture.pcapfile import (
     iter_records,
     read_header,
     stream_merged,
+    truncate_after,
 )
 
 Record = tuple[int, int, bytes]  # (timestamp_ns, orig_len, data)
@@ -261,3 +262,13 @@ def test_pinned_chunks_survive_publishing(tmp_path: Path) -> None:
     assert parse(merged, tmp_path) == records
     assert sorted(p.name for p in tmp_path.glob("packets-*")) == ["packets-001-000000.pcap",
                                                                   "packets-001-000001.pcap"]
+
+
+def test_truncate_after_cuts_at_the_first_later_record(tmp_path: Path) -> None:
+    records = make_records(10)
+    first = write(tmp_path / "a.pcap", pcap_file(records[:6]))
+    second = write(tmp_path / "b.pcap", pcap_file(records[6:]))
+    cut_ts = records[3][0]  # keep records 0..3
+    assert truncate_after([first, second], cut_ts) == 6
+    assert list(iter_records([first, second])) == records[:4]
+    assert truncate_after([first, second], cut_ts) == 0  # idempotent

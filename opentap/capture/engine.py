@@ -99,7 +99,7 @@ class CaptureEngine:
                     self.active.pop(cid).stop()
                     continue
                 driver.tick()
-                if cap.stop <= time.time():
+                if cap.stop + REGISTRY[cap.type].stop_grace <= time.time():
                     self._finish(s, cap, "complete")
                 elif not driver.alive():
                     self._finish(s, cap, "failed", driver.failure())
@@ -126,7 +126,8 @@ class CaptureEngine:
     def _next_due(self, s: Session) -> float:
         now = time.time()
         times = [s.scalar(select(func.min(Capture.start)).where(Capture.state == "scheduled"))]
-        times += [s.scalar(select(func.min(Capture.stop)).where(Capture.id.in_(list(self.active))))]
+        for cap in s.scalars(select(Capture).where(Capture.id.in_(list(self.active)))):
+            times.append(cap.stop + REGISTRY[cap.type].stop_grace)
         due = [t - now for t in times if t is not None]
         return max(0.0, min([MAX_SLEEP, *due]))
 
@@ -144,7 +145,7 @@ class CaptureEngine:
         cap.segments += 1
         ctx = DriverContext(storage.capture_dir(self.cfg.data_dir, cap.id), cap.interface, cap.segments,
                             dict(cap.options), self.cfg.capture_buffer_kib, self.cfg.chunk_mb,
-                            self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout)
+                            self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout, int(cap.stop * 1e9))
         driver = ctype.make_driver(ctx)
         try:
             driver.start()

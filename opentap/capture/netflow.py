@@ -45,11 +45,12 @@ def stats(directory: Path) -> dict[str, int]:
 
 class NetflowDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
-                 buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool) -> None:
+                 buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool,
+                 stop_ns: int | None = None) -> None:
         self.directory, self.segment, self.keep = directory, segment, keep_packets
         self.packets = packets.PacketDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
-                                            buffer_kib=buffer_kib, chunk_mb=chunk_mb)
-        self.meter = FlowMeter(active, idle)
+                                            buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns)
+        self.meter = FlowMeter(active, idle, until_ns=stop_ns)
         self.follower = ChunkFollower(self.meter)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from opentap.capture import children
+from opentap.capture import children, pcapfile
 from opentap.capture.storage import publish
 
+STOP_GRACE = 1.5  # seconds tcpdump runs past the window, so libpcap's last block reaches the file
 _HIDDEN_RE = re.compile(r"^\.seg(\d{3})\.pcap(\d*)$")
 _STAT_RE = re.compile(r"^(\d+) packets? (captured|received by filter|dropped by kernel|dropped by interface)")
 
@@ -104,8 +105,8 @@ def parse_stats(stderr_text: str) -> PacketStats:
 
 class PacketDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
-                 buffer_kib: int, chunk_mb: int) -> None:
-        self.directory, self.interface, self.segment = directory, interface, segment
+                 buffer_kib: int, chunk_mb: int, stop_ns: int | None = None) -> None:
+        self.directory, self.interface, self.segment, self.stop_ns = directory, interface, segment, stop_ns
         self.snaplen, self.bpf, self.buffer_kib, self.chunk_mb = snaplen, bpf, buffer_kib, chunk_mb
         self.log = directory / f"tcpdump-{segment:03d}.log"
         self.proc: subprocess.Popen | None = None
@@ -157,6 +158,8 @@ class PacketDriver:
         if self.proc is not None:
             children.stop(self.proc)
         publish_closed(self.directory, keep_last=False)
+        if self.stop_ns is not None:  # what tcpdump caught during the grace period is outside the window
+            pcapfile.truncate_after(segment_chunks(self.directory, self.segment), self.stop_ns)
         return parse_stats(self._log_text())
 
 

@@ -245,3 +245,27 @@ def read_from(path: Path, offset: int = 0, block: int = BLOCK) -> Iterator[tuple
         for buf, end in _blocks(path, f, header, size, block, start=pos):
             pos += end
             yield header, buf, end, pos
+
+
+def truncate_after(paths: Sequence[Path], ts_ns: int) -> int:
+    """Cut the files (in time order) back to the records stamped at or before ts_ns; return how many
+    records went. Records of one interface come in time order, so everything from the first later record on
+    is past the cut."""
+    removed = 0
+    for path, f, header, size in _files(paths):
+        unpack = struct.Struct(header.struct_prefix + "IIII").unpack_from
+        scale = 1 if header.nanosecond else 1000
+        pos, cut = HEADER_LEN, None
+        for buf, end in _blocks(path, f, header, size, BLOCK):
+            i = 0
+            while i < end:
+                sec, frac, caplen, _orig = unpack(buf, i)
+                if cut is None and sec * 1_000_000_000 + frac * scale > ts_ns:
+                    cut = pos + i
+                if cut is not None:
+                    removed += 1
+                i += RECORD_HEADER_LEN + caplen
+            pos += end
+        if cut is not None:
+            os.truncate(path, cut)
+    return removed

@@ -37,6 +37,7 @@ class DriverContext:
     chunk_mb: int
     flow_active_timeout: float
     flow_idle_timeout: float
+    stop_ns: int  # the end of the window: data after it is cut off
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,9 @@ class CaptureType:
     default_format: str
     totals: Callable[[Path], Totals]
     finalize: Callable[[Path], None]  # publish whatever a stopped (or crashed) driver left hidden
+    # seconds the driver runs past the window: libpcap hands packets over in blocks (at least once a second)
+    # and a block still filling when tcpdump is stopped is lost, so tcpdump stops later and the data is cut
+    stop_grace: float = 0.0
 
 
 def _encode(lines: Iterator[str]) -> Iterator[bytes]:
@@ -150,13 +154,13 @@ ETHERNET = CaptureType(
     options=frozenset({"filter", "snaplen"}),
     make_driver=lambda c: packets.PacketDriver(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
-        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb),
+        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, stop_ns=c.stop_ns),
     formats={
         "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged)),
         "csv": Format(CSV_MEDIA, "csv", lambda d: _pinned(d, lambda p: _encode(packetcsv.csv_lines(p)))),
     },
     default_format="pcap", totals=_packet_totals,
-    finalize=lambda d: packets.publish_closed(d, keep_last=False),
+    finalize=lambda d: packets.publish_closed(d, keep_last=False), stop_grace=packets.STOP_GRACE,
 )
 
 LINKSTATS = CaptureType(
@@ -181,12 +185,12 @@ NETFLOW = CaptureType(
     make_driver=lambda c: netflow.NetflowDriver(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
-        keep_packets=bool(c.options.get("keep_packets", False))),
+        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns),
     formats={
         "csv": Format(CSV_MEDIA, "csv", _flows_csv),
         "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged), missing=_kept_packets),
     },
-    default_format="csv", totals=_flow_totals, finalize=netflow.finalize,
+    default_format="csv", totals=_flow_totals, finalize=netflow.finalize, stop_grace=packets.STOP_GRACE,
 )
 
 REGISTRY: dict[str, CaptureType] = {t.name: t for t in (NETFLOW, ETHERNET, LINKSTATS)}

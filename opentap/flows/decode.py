@@ -45,6 +45,9 @@ class Packets:
     def __len__(self) -> int:
         return len(self.ts_ns)
 
+    def take(self, mask: np.ndarray) -> Packets:
+        return Packets(**{name: column[mask] for name, column in vars(self).items()})
+
 
 def record_offsets(buf: bytes | memoryview, end: int, byteorder: str) -> np.ndarray:
     """Offsets of the 16-byte record headers in buf[:end] (which holds whole records only)."""

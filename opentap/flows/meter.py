@@ -105,14 +105,18 @@ def group_ids(f: Flows) -> np.ndarray:
 
 
 class FlowMeter:
-    def __init__(self, active_timeout: float = 1800.0, idle_timeout: float = 15.0) -> None:
+    def __init__(self, active_timeout: float = 1800.0, idle_timeout: float = 15.0,
+                 until_ns: int | None = None) -> None:
         self.active_ns, self.idle_ns = int(active_timeout * NS), int(idle_timeout * NS)
+        self.until_ns = until_ns  # packets after this time (the end of the capture window) are not metered
         self.open = Flows.empty()
         self.stats = MeterStats()
         self.clock = 0  # the newest packet time seen, ns
 
     def feed(self, p: Packets) -> Flows:
         """Meter one batch; return the flows it finished (ended, idle, or past the active timeout)."""
+        if self.until_ns is not None and len(p) and p.ts_ns.max() > self.until_ns:
+            p = p.take(p.ts_ns <= self.until_ns)
         ip = p.ip != 0
         self.stats.packets += len(p)
         self.stats.ip_packets += int(ip.sum())
