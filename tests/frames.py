@@ -1,5 +1,6 @@
 """Frame builders and a pcap writer for tests: Ethernet (802.1Q, QinQ), IPv4/IPv6 (+fragments), TCP, UDP,
-ICMP, ICMPv6, ARP, DNS. Slow but general; tests/pcapgen.py has the fast per-session templates.
+ICMP, ICMPv6, ARP, DNS; write_pcap(path, [(ts, frame), ...]) writes them. The functions are general but slow;
+Dir (at the end) is the fast per-direction template that tests/pcapgen.py builds its sessions from.
 
 Checksums are real (IPv4 header, TCP/UDP/ICMPv6 with the pseudo-header, ICMP), so tshark and tcpdump
 see well-formed packets. Frames shorter than 60 bytes are zero-padded to 60, as a NIC does on the wire;
@@ -9,6 +10,7 @@ the IP total length keeps the real length, so the padding is only visible at the
 from __future__ import annotations
 
 import ipaddress
+import random
 import struct
 from collections.abc import Iterable
 from pathlib import Path
@@ -98,7 +100,8 @@ def ipv4(
 
 
 def ipv6(src: str | bytes, dst: str | bytes, nxt: int, payload: bytes, *, hlim: int = 64, flow: int = 0) -> bytes:
-    return struct.pack("!IHBB16s16s", 0x60000000 | flow, len(payload), nxt, hlim, ip_bytes(src), ip_bytes(dst)) + payload
+    head = struct.pack("!IHBB16s16s", 0x60000000 | flow, len(payload), nxt, hlim, ip_bytes(src), ip_bytes(dst))
+    return head + payload
 
 
 def tcp(
@@ -205,6 +208,77 @@ class PcapWriter:
 
     def write(self, ts: float, frame: bytes) -> None:
         self.write_us(round(ts * 1_000_000), frame)
+
+
+# Fast per-direction templates (used by pcapgen): checksums are updated incrementally, payloads are
+# prefixes of PAYLOAD whose word sums are precomputed.
+
+K_V4, K_V6, K_FRAG, K_VLAN, K_QINQ, K_PAD, K_ARP = 1, 2, 4, 8, 16, 32, 64
+PAYLOAD = random.Random(20240601).randbytes(9216)
+_W = struct.unpack(f"!{len(PAYLOAD) // 2}H", PAYLOAD)
+PSUM = [0] * (len(PAYLOAD) + 1)  # PSUM[n]: checksum word sum of PAYLOAD[:n]
+for _n in range(2, len(PAYLOAD) + 1, 2):
+    PSUM[_n] = PSUM[_n - 2] + _W[_n // 2 - 1]
+for _n in range(1, len(PAYLOAD) + 1, 2):  # odd length: the last byte is the high half of a padded word
+    PSUM[_n] = PSUM[_n - 1] + (PAYLOAD[_n - 1] << 8)
+IP4H, IP6H = struct.Struct("!BBHHHBBH4s4s"), struct.Struct("!IHBB16s16s")
+TCPH, UDPH, ICMPH = struct.Struct("!HHIIBBHHH"), struct.Struct("!HHHH"), struct.Struct("!BBHHH")
+Pkt = tuple[bytes, int, int]  # frame, kind bits, IP length (0 for non-IP)
+
+
+def _fold(s: int) -> int:
+    s = (s & 0xFFFF) + (s >> 16)
+    return ~((s & 0xFFFF) + (s >> 16)) & 0xFFFF
+
+
+class Dir:
+    """One direction of a session: frames from templates; fields that change are packed per packet."""
+
+    def __init__(self, l2: bytes, kind: int, src: bytes, dst: bytes, sport: int = 0, dport: int = 0) -> None:
+        self.l2, self.src, self.dst, self.sport, self.dport = l2, src, dst, sport, dport
+        self.v6 = len(src) == 16
+        self.kind = kind | (K_V6 if self.v6 else K_V4)
+        self.asum = word_sum(src) + word_sum(dst)
+        self.ipsum = 0x4500 + 0x4000 + (64 << 8) + self.asum
+        self.ident = (self.asum * 7919 + sport) & 0xFFFF
+        self.tsum = self.asum + TCP + sport + dport + 0x5000 + 64240
+        self.usum = self.asum + UDP + sport + dport
+
+    def ip(self, proto: int, seg: bytes) -> Pkt:
+        n = len(seg)
+        if self.v6:
+            frame, iplen = self.l2 + IP6H.pack(0x60000000, n, proto, 64, self.src, self.dst) + seg, n + 40
+        else:
+            iplen = n + 20
+            self.ident = ident = (self.ident + 1) & 0xFFFF
+            c = _fold(self.ipsum + proto + iplen + ident)
+            frame = self.l2 + IP4H.pack(0x45, 0, iplen, ident, 0x4000, 64, proto, c, self.src, self.dst) + seg
+        if len(frame) < 60:
+            return frame + bytes(60 - len(frame)), self.kind | K_PAD, iplen
+        return frame, self.kind, iplen
+
+    def raw(self, packet: bytes, extra: int = 0) -> Pkt:
+        """An IP packet built elsewhere (frames.py), e.g. a fragment."""
+        iplen = struct.unpack_from("!H", packet, 4)[0] + 40 if self.v6 else struct.unpack_from("!H", packet, 2)[0]
+        frame = self.l2 + packet
+        if len(frame) < 60:
+            return frame + bytes(60 - len(frame)), self.kind | extra | K_PAD, iplen
+        return frame, self.kind | extra, iplen
+
+    def tcp(self, seq: int, ack: int, flags: int, n: int = 0) -> Pkt:
+        c = _fold(self.tsum + 20 + n + (seq >> 16) + (seq & 0xFFFF) + (ack >> 16) + (ack & 0xFFFF) + flags + PSUM[n])
+        return self.ip(TCP, TCPH.pack(self.sport, self.dport, seq, ack, 0x50, flags, 64240, c, 0) + PAYLOAD[:n])
+
+    def udp(self, n: int, head: bytes = b"") -> Pkt:
+        ulen = 8 + len(head) + n  # len(head) must be even (PSUM alignment)
+        c = _fold(self.usum + 2 * ulen + (word_sum(head) if head else 0) + PSUM[n]) or 0xFFFF
+        return self.ip(UDP, UDPH.pack(self.sport, self.dport, ulen, c) + head + PAYLOAD[:n])
+
+    def icmp(self, typ: int, ident: int, seq: int, n: int) -> Pkt:
+        s = (typ << 8) + ident + seq + PSUM[n]
+        if self.v6:
+            s += self.asum + ICMPV6 + 8 + n
+        return self.ip(ICMPV6 if self.v6 else ICMP, ICMPH.pack(typ, 0, _fold(s), ident, seq) + PAYLOAD[:n])
 
 
 def write_pcap(path: Path | str, records: Iterable[tuple[float, bytes]]) -> int:
