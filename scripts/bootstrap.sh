@@ -4,7 +4,7 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OPENTAP_VENV:-$ROOT/.venv}"
-DEBIAN_PACKAGES="tcpdump libpcap0.8 iproute2 python3-venv python3-pip"
+DEBIAN_PACKAGES="tcpdump libpcap0.8 iproute2 python3-venv python3-pip gcc libc6-dev python3-dev"
 
 bootstrap() {
     local extras="$1" debs="$DEBIAN_PACKAGES ${2:-}"

@@ -33,9 +33,11 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple
+
+from opentap.flows.nfcsv import proto_name
 
 Key = tuple[str, str, int, int, int]
 Counts = dict[Key, tuple[int, int]]
@@ -43,23 +45,13 @@ NFDUMP_CSV_HEADER = (
     "ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,das,smk,dmk,dtos,dir,nh,nhb,svln,dvln,"
     "ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,ra,eng,exid,tr"
 )
-# nfdump 1.7.1's `pr` column for protocols 0..137 (observed); 138..255 print as f"{p:<5d}" ("138  ").
-_NAMES = (
-    "0 ICMP IGMP GGP IPIP ST TCP CBT EGP IGP BBN NVPII PUP ARGUS ENCOM XNET CHAOS UDP MUX DCN HMP PRM XNS Trnk1 "
-    "Trnk2 Leaf1 Leaf2 RDP IRTP ISO-4 NETBK MFESP MEINP DCCP 3PC IDPR XTP DDP IDPR TP++ IL IPv6 SDRP Rte6 Frag6 "
-    "IDRP RSVP GRE MHRP BNA ESP AH INLSP SWIPE NARP MOBIL TLSP SKIP ICMP6 NOHE6 OPTS6 HOST CFTP NET SATNT KLAN RVD "
-    "IPPC FS SATM VISA IPCV CPNX CPHB WSN PVP BSATM SUNND WBMON WBEXP ISOIP VMTP SVMTP VINES TTP NSIGP DGP TCF EIGRP "
-    "OSPF S-RPC LARP MTP AX.25 OS MICP SCCSP ETHIP ENCAP 99 GMTP IFMP PNNI PIM ARIS SCPS QNX A/N IPcmp SNP CpqPP "
-    "IPXIP VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP 128 IPLT SPS PIPE SCTP FC 134 "
-    "MHEAD UDP-L MPLS"
-)
-NFDUMP_PROTO_NAMES = _NAMES.split()
 TAGS = (0x8100, 0x88A8, 0x9100)
 V6_EXT = (0, 43, 60)  # hop-by-hop, routing, destination options (Fragment, 44, is handled apart)
 
 
 def nfdump_proto(p: int) -> str:
-    return NFDUMP_PROTO_NAMES[p] if p < len(NFDUMP_PROTO_NAMES) else f"{p:<5d}"
+    """nfdump's `pr` text: the device's table, which test_oracles checks against the real nfdump's output."""
+    return proto_name(p)
 
 
 def have(*tools: str) -> str | None:
@@ -225,7 +217,7 @@ class FlowRecords(list[dict[str, str | int]]):
     nfcapd: dict[str, int]
     summary: dict[str, str]
     kernel_drops: int
-    seconds: dict[str, float]
+    seconds: dict[str, float]  # softflowd (nfcapd receives meanwhile); nfcapd after it; nfdump -o csv
 
     @property
     def exported(self) -> int:
@@ -252,12 +244,20 @@ def _run_to_file(cmd: list[str], timeout: float, env: dict[str, str] | None = No
         return tmp.read()
 
 
-def read_nfdump(flowdir: Path, timeout: float = 600) -> tuple[list[dict[str, str | int]], dict[str, str]]:
-    """All records of the nfcapd files in flowdir, and nfdump's summary (flows, bytes, packets, ...)."""
+def _as_is(_name: str, argv: list[str]) -> list[str]:
+    return argv
+
+
+def read_nfdump(flowdir: Path, timeout: float = 600, wrap: Callable[[str, list[str]], list[str]] = _as_is
+                ) -> tuple[list[dict[str, str | int]], dict[str, str], float]:
+    """All records of the nfcapd files in flowdir, nfdump's summary (flows, bytes, packets, ...), and the
+    seconds `nfdump -o csv` took (the second run, for exact times, is the oracle's, not the pipeline's)."""
     if not any(flowdir.glob("nfcapd.*")):
-        return [], {}
+        return [], {}, 0.0
     env = dict(os.environ, TZ="UTC")  # nfdump prints local time
-    csv = _run_to_file(["nfdump", "-R", str(flowdir), "-o", "csv"], timeout, env).splitlines()
+    began = time.monotonic()
+    csv = _run_to_file(wrap("nfdump", ["nfdump", "-R", str(flowdir), "-o", "csv"]), timeout, env).splitlines()
+    seconds = time.monotonic() - began
     pipe = _run_to_file(["nfdump", "-R", str(flowdir), "-q", "-o", "pipe"], timeout, env).splitlines()
     header, end = csv[0].split(","), csv.index("Summary")
     rows, intern = [], {}
@@ -269,7 +269,7 @@ def read_nfdump(flowdir: Path, timeout: float = 600) -> tuple[list[dict[str, str
         rec.update(proto=int(q[3]), first_ms=int(q[1]), last_ms=int(q[2]))
         rows.append(rec)
     summary = dict(zip(csv[end + 1].split(","), csv[end + 2].split(","), strict=True)) if len(csv) > end + 2 else {}
-    return rows, summary
+    return rows, summary, seconds
 
 
 def _udp_queue(port: int) -> tuple[int, int] | None:
@@ -296,13 +296,15 @@ def _stop(proc: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, wait:
 
 
 def softflowd_pipeline(pcap: Path, workdir: Path, *, flows_hint: int, active: int | None = None,
-                       idle: int | None = None, timeout: float | None = None) -> FlowRecords:
+                       idle: int | None = None, timeout: float | None = None,
+                       wrap: Callable[[str, list[str]], list[str]] = _as_is) -> FlowRecords:
     """softflowd -r pcap (NetFlow v9, ms timestamps) -> nfcapd on a free 127.0.0.1 UDP port -> nfdump.
 
     -m is max(8192, 2 * flows_hint) so the flow table never overflows (overflow force-expires flows).
     active -> -t maxlife=..., idle -> -t tcp/udp/icmp/general=...: accepted, but see the module docstring:
     with -r softflowd applies no idle timeout and maxlife only in batches. Records lost between softflowd
-    and nfdump: FlowRecords.lost (softflowd's "records" count minus the rows nfdump shows)."""
+    and nfdump: FlowRecords.lost (softflowd's "records" count minus the rows nfdump shows). wrap(name, argv)
+    may put a command in front of softflowd, nfcapd and nfdump (bench/flows.py measures their memory)."""
     timeout = timeout or 300 + pcap.stat().st_size / 2e6
     workdir.mkdir(parents=True, exist_ok=True)
     flowdir = workdir / "flows"
@@ -318,8 +320,8 @@ def softflowd_pipeline(pcap: Path, workdir: Path, *, flows_hint: int, active: in
     log = workdir / "nfcapd.log"
     try:
         with open(log, "wb") as logf:
-            nfcapd = subprocess.Popen(["nfcapd", dirflag, str(flowdir), "-b", "127.0.0.1", "-p", str(port),
-                                       "-B", "33554432"], stdout=logf, stderr=subprocess.STDOUT)
+            argv = ["nfcapd", dirflag, str(flowdir), "-b", "127.0.0.1", "-p", str(port), "-B", "33554432"]
+            nfcapd = subprocess.Popen(wrap("nfcapd", argv), stdout=logf, stderr=subprocess.STDOUT)
         while _udp_queue(port) is None and nfcapd.poll() is None and time.monotonic() - began < 20:
             time.sleep(0.05)
         if nfcapd.poll() is not None or _udp_queue(port) is None:
@@ -330,7 +332,7 @@ def softflowd_pipeline(pcap: Path, workdir: Path, *, flows_hint: int, active: in
         for name in ("tcp", "udp", "icmp", "general") if idle else ():
             cmd += ["-t", f"{name}={idle}"]
         t = time.monotonic()
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        done = subprocess.run(wrap("softflowd", cmd), capture_output=True, text=True, timeout=timeout)
         out.seconds["softflowd"] = time.monotonic() - t
         (workdir / "softflowd.log").write_text(done.stdout + done.stderr)
         if done.returncode != 0:
@@ -341,23 +343,25 @@ def softflowd_pipeline(pcap: Path, workdir: Path, *, flows_hint: int, active: in
             raise RuntimeError(f"unexpected softflowd output: {done.stdout}")
         out.softflowd = dict(zip(("flows", "records", "packets_sent", "failures"), map(int, m.groups()), strict=True))
         out.softflowd |= dict(zip(("processed", "fragments", "ignored", "non_ip"), map(int, n.groups()), strict=True))
-        t, quiet = time.monotonic(), 0
-        while quiet < 3 and time.monotonic() - t < 60:  # until nfcapd has read all it was sent
+        t, quiet, drained = time.monotonic(), 0, 0.0
+        while quiet < 5 and time.monotonic() - t < 60:  # until nfcapd has read all it was sent
             q = _udp_queue(port)
-            quiet = quiet + 1 if q is None or q[0] == 0 else 0
-            time.sleep(0.1)
+            if q is None or q[0] == 0:
+                drained, quiet = drained or time.monotonic() - t, quiet + 1
+            else:
+                drained, quiet = 0.0, 0
+            time.sleep(0.02)
         q = _udp_queue(port)
         out.kernel_drops = q[1] if q else -1
-        _stop(nfcapd, wait=120)
-        out.seconds["drain"] = time.monotonic() - t
+        stopping = time.monotonic()
+        _stop(nfcapd, wait=120)  # nfcapd writes its last file as it stops
+        out.seconds["nfcapd"] = drained + time.monotonic() - stopping  # the quiet polls are not its time
     finally:
         _stop(nfcapd, signal.SIGKILL)
     text = log.read_text(errors="replace")
     s_ = re.search(r"Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+), Bad Packets: (\d+)", text)
     names = ("flows", "packets", "bytes", "sequence_errors", "bad_packets")
     out.nfcapd = dict(zip(names, map(int, s_.groups()), strict=True)) if s_ else {}
-    t = time.monotonic()
-    rows, out.summary = read_nfdump(flowdir)
+    rows, out.summary, out.seconds["nfdump"] = read_nfdump(flowdir, wrap=wrap)
     out.extend(rows)
-    out.seconds["nfdump"] = time.monotonic() - t
     return out

@@ -81,7 +81,9 @@ def test_ethernet_capture_holds_exactly_the_traffic(make_client, lan, tmp_path: 
     tcp = [r for r in rows if r["protocol"] == "TCP"]
     assert {r["dst_port"] for r in tcp if r["src_port"] != "6000"} == {"6000"}
     times = [float(r["time"]) for r in rows]
-    assert times == sorted(times) and abs(times[0] / 1000 - time.time()) < 60
+    # in capture order; the kernel stamps packets on whichever CPU handles them, so neighbours may be a few
+    # microseconds out of order (seen: 2 us), never more than a millisecond here
+    assert all(b > a - 1.0 for a, b in zip(times, times[1:], strict=False)) and abs(times[0] / 1000 - time.time()) < 60
 
 
 def test_linkstats_agree_with_the_interface(make_client, lan, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def meter(tmp_path: Path, records: list[tuple[float, bytes]], block: int = 1 << 
     fr.write_pcap(path, records)
     m = FlowMeter(**timeouts)
     flows = Flows.concat(list(meter_files([path], m, block)))
-    text = nfcsv.HEADER + "\n" + "".join(nfcsv.lines(flows))
+    text = nfcsv.HEADER + "\n" + nfcsv.csv_text(flows)
     return list(csv.DictReader(io.StringIO(text))), m
 
 

@@ -76,7 +76,7 @@ class NetflowDriver:
 
     def _write(self, flows: Flows) -> None:
         if len(flows):
-            self._out.write("".join(nfcsv.lines(flows)))
+            self._out.write(nfcsv.csv_text(flows))
             self._out.flush()
 
     def _pass(self) -> None:

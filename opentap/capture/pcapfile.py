@@ -12,7 +12,9 @@ import struct
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
+
+from opentap._native import walk
 
 HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
@@ -112,42 +114,31 @@ def read_file_header(path: Path) -> PcapHeader | None:
 
 def _blocks(
     path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int, start: int = HEADER_LEN
-) -> Iterator[tuple[bytes, int]]:
-    """Yield ``(buf, end)`` where ``buf[:end]`` is a run of whole records, in file order.
+) -> Iterator[tuple[bytes, int, bytes]]:
+    """Yield ``(buf, end, offsets)`` where ``buf[:end]`` is a run of whole records, in file order, and
+    ``offsets`` holds their start offsets in buf as native int64s (for numpy: ``np.frombuffer``).
 
-    Only the 16-byte record headers are looked at. A record spanning a block boundary is carried
-    into the next read, so memory stays near one block plus one record. Reading stops at the size
-    seen when the file was opened: a live file must not be chased forever, and whatever partial
-    record sits at that point is dropped.
+    Only the 16-byte record headers are looked at (by the C walk). A record cut by the end of a block
+    is read again at the start of the next one (cheaper than copying a carry-over in front of every block),
+    so memory stays near one block plus one record. Reading stops at the size seen when the file was
+    opened: a live file must not be chased forever, and whatever partial record sits at that point is
+    dropped.
     """
-    caplen_at = struct.Struct(header.struct_prefix + "I").unpack_from
-    limit = header.max_caplen
-    if start != HEADER_LEN:
-        f.seek(start)
-    left = size - start
-    base = start  # file offset of buf[0], for error messages
-    carry = b""
-    need = 0  # bytes still missing for the record at the start of carry, if its header is known
-    while left > 0:
-        chunk = f.read(min(max(block, need), left))
-        if not chunk:
-            break  # the file shrank under us (chunk being reused): keep what was whole
-        left -= len(chunk)
-        buf = carry + chunk if carry else chunk
-        n = len(buf)
-        pos = need = 0
-        while pos + RECORD_HEADER_LEN <= n:
-            caplen = caplen_at(buf, pos + 8)[0]
-            if caplen > limit:
-                raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {caplen} > {limit}")
-            end = pos + RECORD_HEADER_LEN + caplen
-            if end > n:
-                need = end - n
-                break
-            pos = end
+    big = header.byteorder == "big"
+    base = start  # file offset of the next read
+    need = 0  # the size of the record cut by the last block's end, if its header was whole
+    while base < size:
+        f.seek(base)
+        want = min(max(block, need), size - base)
+        buf = f.read(want)
+        offsets, pos, missing, bad_caplen = walk(buf, 0, big, header.max_caplen)
+        if bad_caplen:
+            raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {bad_caplen} > {header.max_caplen}")
         if pos:
-            yield buf, pos
-        carry = buf[pos:]
+            yield buf, pos, offsets
+        elif len(buf) < want or base + len(buf) >= size:
+            break  # the file ends inside a record (or shrank under us)
+        need = max(len(buf) - pos + missing, RECORD_HEADER_LEN)  # a record longer than a block: read more
         base += pos
 
 
@@ -156,13 +147,10 @@ def iter_records(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
     for path, f, header, size in _files(paths):
         unpack = struct.Struct(header.struct_prefix + "IIII").unpack_from
         scale = 1 if header.nanosecond else 1000
-        for buf, end in _blocks(path, f, header, size, BLOCK):
-            pos = 0
-            while pos < end:
+        for buf, _end, offsets in _blocks(path, f, header, size, BLOCK):
+            for pos in memoryview(offsets).cast("q"):
                 sec, frac, caplen, orig_len = unpack(buf, pos)
-                pos += RECORD_HEADER_LEN
-                yield sec * 1_000_000_000 + frac * scale, orig_len, buf[pos : pos + caplen]
-                pos += caplen
+                yield sec * 1_000_000_000 + frac * scale, orig_len, buf[pos + 16 : pos + 16 + caplen]
 
 
 def _check_compatible(path: Path, first: PcapHeader, header: PcapHeader) -> None:
@@ -198,7 +186,7 @@ def stream_merged(paths: Sequence[Path], block: int = BLOCK) -> Iterator[bytes]:
     # Only chunks that had a header at check time are streamed; a reused chunk is re-checked.
     for path, f, header, size in _files(ready):
         _check_compatible(path, first, header)
-        for buf, end in _blocks(path, f, header, size, block):
+        for buf, end, _offsets in _blocks(path, f, header, size, block):
             yield buf[:end]
 
 
@@ -236,15 +224,24 @@ def count(paths: Iterable[Path], block: int = BLOCK) -> PcapStats:
     return PcapStats(packets, captured, wire)
 
 
-def read_from(path: Path, offset: int = 0, block: int = BLOCK) -> Iterator[tuple[PcapHeader, bytes, int, int]]:
-    """Whole records of one file from `offset` (0 = the first record) as ``(header, buf, end, next_offset)``:
-    ``buf[:end]`` holds whole records and ``next_offset`` is where reading should resume. For following a
+class Records(NamedTuple):
+    """A run of whole records: ``buf[:end]``, the records starting at ``offsets`` (native int64s)."""
+
+    header: PcapHeader
+    buf: bytes
+    end: int
+    next_offset: int  # file offset where reading should resume
+    offsets: bytes
+
+
+def read_from(path: Path, offset: int = 0, block: int = BLOCK) -> Iterator[Records]:
+    """Whole records of one file from `offset` (0 = the first record), a block at a time. For following a
     file that tcpdump is still writing: call again later with the last next_offset."""
     for _path, f, header, size in _files([path]):
         pos = max(offset, HEADER_LEN)
-        for buf, end in _blocks(path, f, header, size, block, start=pos):
+        for buf, end, offsets in _blocks(path, f, header, size, block, start=pos):
             pos += end
-            yield header, buf, end, pos
+            yield Records(header, buf, end, pos, offsets)
 
 
 def truncate_after(paths: Sequence[Path], ts_ns: int) -> int:
@@ -253,18 +250,16 @@ def truncate_after(paths: Sequence[Path], ts_ns: int) -> int:
     is past the cut."""
     removed = 0
     for path, f, header, size in _files(paths):
-        unpack = struct.Struct(header.struct_prefix + "IIII").unpack_from
+        unpack = struct.Struct(header.struct_prefix + "II").unpack_from
         scale = 1 if header.nanosecond else 1000
         pos, cut = HEADER_LEN, None
-        for buf, end in _blocks(path, f, header, size, BLOCK):
-            i = 0
-            while i < end:
-                sec, frac, caplen, _orig = unpack(buf, i)
+        for buf, end, offsets in _blocks(path, f, header, size, BLOCK):
+            for i in memoryview(offsets).cast("q"):
+                sec, frac = unpack(buf, i)
                 if cut is None and sec * 1_000_000_000 + frac * scale > ts_ns:
                     cut = pos + i
                 if cut is not None:
                     removed += 1
-                i += RECORD_HEADER_LEN + caplen
             pos += end
         if cut is not None:
             os.truncate(path, cut)
