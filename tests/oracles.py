@@ -201,6 +201,21 @@ def softflowd_key(pk: Packet) -> tuple[Key, int] | None:
     return key, pk.wirelen - pk.l2len
 
 
+def softflowd_differences(pkts: list[Packet]) -> tuple[set[Key], dict[Key, int]]:
+    """Against the truth (own_truth with icmp_type_in_dp): the keys whose packets softflowd counts under other
+    keys or not at all (fragments, QinQ, ICMPv6), and per key the Ethernet padding it adds to the bytes. On every
+    other key softflowd's packets equal the truth's and its bytes are the truth's plus that padding."""
+    pad: dict[Key, int] = {}
+    odd: set[Key] = set()
+    for p in pkts:
+        if p.key is not None:
+            k = p.key if p.icmp < 0 else p.key[:3] + (p.icmp, p.key[4])
+            pad[k] = pad.get(k, 0) + p.wirelen - p.l2len - p.iplen
+            if p.frag or len(p.tags) > 1 or (p.af == 6 and p.icmp >= 0):
+                odd.add(k)
+    return odd, pad
+
+
 def softflowd_expected(pcap: Path | str) -> Counts:
     out: Counts = {}
     for pk in iter_packets(pcap):

@@ -116,7 +116,7 @@ def _blocks(
     path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int, start: int = HEADER_LEN
 ) -> Iterator[tuple[bytes, int, bytes]]:
     """Yield ``(buf, end, offsets)`` where ``buf[:end]`` is a run of whole records, in file order, and
-    ``offsets`` holds their start offsets in buf as native int64s (for numpy: ``np.frombuffer``).
+    ``offsets`` holds their start offsets in buf as native int64s.
 
     Only the 16-byte record headers are looked at (by the C walk). A record cut by the end of a block
     is read again at the start of the next one (cheaper than copying a carry-over in front of every block),

@@ -1,47 +1,54 @@
 """The flow meter: pcap records -> unidirectional flow records.
 
 The per-packet work (decoding, the open-flow table, the timeout rules) is C (csrc/: packet.c, table.c), because
-Python and numpy could not keep up with the pipeline it replaces (bench/flows.py). A packet joins the open flow
+Python with numpy ran at half the speed of the pipeline it replaces (bench/flows.py). A packet joins the open flow
 of its key (addresses, ports, protocol, VLAN) unless the idle gap, the active timeout or a FIN/RST before it
 ends that flow. Every rule looks only at packet times, so where batches begin or end changes nothing. This
-module turns finished flows into numpy records and keeps the counters.
+module drives it and keeps the counters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import numpy as np
+from typing import Any
 
 from opentap import _native
 
 NS = 1_000_000_000
-
-# csrc/flow.h's fm_flow, field for field: the C meter's output is read without copying or converting.
-RECORD = np.dtype([
+# csrc/flow.h's fm_flow, field for field (native byte order): for Flows.array()
+RECORD_FIELDS = [
     ("first", "=i8"), ("last", "=i8"), ("packets", "=i8"), ("bytes", "=i8"), ("smac", "=u8"), ("dmac", "=u8"),
     ("src", "u1", 16), ("dst", "u1", 16),  # network order; IPv4 in the last 4 bytes
     ("sport", "=u2"), ("dport", "=u2"), ("vlan", "=u2"), ("proto", "u1"), ("ip", "u1"),
-    ("flags", "u1"), ("tos", "u1"), ("ended", "u1"), ("used", "u1"), ("reserved", "=u4"),
-])
-assert RECORD.itemsize == _native.FLOW_SIZE, "RECORD is out of step with csrc/flow.h"
+    ("flags", "u1"), ("tos", "u1"), ("ended", "u1"), ("used", "u1"), ("order", "=u4"),
+]
 
 
+@dataclass(frozen=True)
 class Flows:
-    """Finished flows, oldest first: a numpy structured array of RECORDs (`flows["packets"]`, ...)."""
+    """Finished flows, oldest first, as the C meter's records back to back, with their totals. The device
+    only passes them on to the CSV writer, so it needs no numpy; array() gives the columns for analysis."""
 
-    def __init__(self, records: np.ndarray) -> None:
-        self.records = records
+    data: bytes = b""
+    count: int = 0
+    packets: int = 0
+    bytes: int = 0
 
     def __len__(self) -> int:
-        return len(self.records)
-
-    def __getitem__(self, field: str) -> np.ndarray:
-        return self.records[field]
+        return self.count
 
     @staticmethod
     def concat(parts: list[Flows]) -> Flows:
-        return Flows(np.concatenate([p.records for p in parts]) if parts else np.zeros(0, RECORD))
+        return Flows(b"".join(p.data for p in parts), sum(p.count for p in parts), sum(p.packets for p in parts),
+                     sum(p.bytes for p in parts))
+
+    def array(self) -> Any:
+        """A numpy structured array of the records (`flows.array()["proto"]`, ...)."""
+        import numpy as np
+
+        dtype = np.dtype(RECORD_FIELDS)
+        assert dtype.itemsize == _native.FLOW_SIZE, "RECORD_FIELDS is out of step with csrc/flow.h"
+        return np.frombuffer(self.data, dtype=dtype)
 
 
 @dataclass
@@ -64,6 +71,7 @@ class FlowMeter:
         self._meter = _native.Meter(int(active_timeout * NS), int(idle_timeout * NS),
                                     -1 if until_ns is None else until_ns)
         self._flows = 0
+        self._expired_at = 0  # clock of the last expiry scan
 
     @property
     def stats(self) -> MeterStats:
@@ -73,13 +81,18 @@ class FlowMeter:
     @property
     def clock(self) -> int:
         """The newest packet time seen, ns."""
-        return self._meter.stats()["clock"]
+        return self._meter.clock
 
     def feed(self, buf: bytes, offsets: bytes, big_endian: bool, nanosecond: bool) -> Flows:
         """Meter the records of buf that start at offsets (pcapfile.Records); return the flows that finished
-        (ended, idle, or past the active timeout at the newest packet's time)."""
+        (ended, or idle or past the active timeout at the newest packet's time).
+
+        The expiry scan walks the whole table, so it runs once per second of packet time, not per batch. That
+        changes when a flow is reported, never what: a packet of a flow that is over starts a new one anyway."""
         self._meter.feed(buf, offsets, big_endian, nanosecond)
-        self._meter.expire(self.clock)
+        if self.clock - self._expired_at >= NS:
+            self._expired_at = self.clock
+            self._meter.expire(self.clock)
         return self._take()
 
     def expire(self, now_ns: int) -> Flows:
@@ -93,6 +106,6 @@ class FlowMeter:
         return self._take()
 
     def _take(self) -> Flows:
-        records = np.frombuffer(self._meter.take(), dtype=RECORD)
-        self._flows += len(records)
-        return Flows(records[np.argsort(records["first"], kind="stable")])
+        flows = Flows(*self._meter.take())
+        self._flows += flows.count
+        return flows

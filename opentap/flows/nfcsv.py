@@ -14,8 +14,6 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import numpy as np
-
 from opentap import _native
 
 from .meter import Flows
@@ -55,7 +53,7 @@ def csv_text(flows: Flows, written_at: float | None = None) -> str:
     in Python it cost more than the metering."""
     now = time.time() if written_at is None else written_at
     tr = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
-    return _native.csv(np.ascontiguousarray(flows.records), _PROTO_TEXT, tr)
+    return _native.csv(flows.data, _PROTO_TEXT, tr)
 
 
 @dataclass
@@ -68,8 +66,8 @@ class Summary:
 
     def add_flows(self, flows: Flows) -> None:
         self.flows += len(flows)
-        self.packets += int(flows["packets"].sum())
-        self.bytes += int(flows["bytes"].sum())
+        self.packets += flows.packets
+        self.bytes += flows.bytes
 
     def add_line(self, line: str) -> None:
         parts = line.split(",", 13)

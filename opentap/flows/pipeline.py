@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -22,44 +20,11 @@ def _batch(meter: FlowMeter, block: pcapfile.Records, path: Path) -> Flows:
     return meter.feed(block.buf, block.offsets, header.byteorder == "big", header.nanosecond)
 
 
-def _read_ahead(paths: Iterable[Path], block: int) -> Iterator[tuple[Path, pcapfile.Records]]:
-    """The files' blocks, read and walked by a thread one block ahead of the caller: reading and walking
-    release the GIL, and so do metering and formatting, so on two cores the two halves overlap."""
-    q: queue.Queue[tuple[Path, pcapfile.Records] | BaseException | None] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def reader() -> None:
-        try:
-            for path in paths:
-                for records in pcapfile.read_from(path, 0, block):
-                    while not stop.is_set():
-                        try:
-                            q.put((path, records), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-            q.put(None)
-        except BaseException as e:  # handed to the caller, raised there
-            q.put(e)
-
-    thread = threading.Thread(target=reader, name="pcap-read-ahead", daemon=True)
-    thread.start()
-    try:
-        while (item := q.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()  # the caller stopped early (an error, a closed pipe): let the reader end
-        thread.join()
-
-
 def meter_files(paths: Iterable[Path], meter: FlowMeter, block: int = BLOCK) -> Iterator[Flows]:
     """Meter files in order and finish every flow at the end."""
-    for path, records in _read_ahead(paths, block):
-        yield _batch(meter, records, path)
+    for path in paths:
+        for records in pcapfile.read_from(path, 0, block):
+            yield _batch(meter, records, path)
     yield meter.flush()
 
 
