@@ -16,8 +16,9 @@ from opentap import __version__
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 from opentap.db.session import make_engine, make_sessionmaker, migrate
+from opentap.taas.store import TaasStore
 
-from . import capabilities, captures, errors, retrieve
+from . import capabilities, captures, errors, neutron, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
@@ -42,8 +43,9 @@ def create_app(cfg: Config) -> FastAPI:
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
+    app.state.taas = TaasStore()
     errors.install(app)
-    for module in (capabilities, captures, retrieve):
+    for module in (capabilities, captures, retrieve, neutron):
         app.include_router(module.router)
 
     # Interactive docs from files shipped in a Python package, so they work with no internet.

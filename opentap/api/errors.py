@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opentap.capture.requests import RequestError
+from opentap.taas.errors import NeutronError, method_not_allowed
 
 log = logging.getLogger("opentap.api")
 
@@ -36,8 +37,16 @@ def install(app: FastAPI) -> None:
             parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
         return error_response(400, "; ".join(parts) or "invalid request")
 
+    @app.exception_handler(NeutronError)
+    async def _neutron(_req: Request, exc: NeutronError) -> JSONResponse:
+        return JSONResponse(exc.body(), status_code=exc.status)
+
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
+            err = method_not_allowed() if exc.status_code == 405 else NeutronError(
+                exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
+            return JSONResponse(err.body(), status_code=err.status)
         return error_response(exc.status_code, str(exc.detail))
 
     @app.exception_handler(Exception)

@@ -1,0 +1,129 @@
+"""The Neutron-compatible API: /v2.0/ports and /v2.0/taas/{tap_services,tap_flows}, plus /v2.0/ and
+/v2.0/extensions. Routes are made from the attribute declarations, one set per resource."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse
+
+from opentap.auth import Principal
+from opentap.taas import errors, policy, query, validate
+from opentap.taas.attributes import RESOURCES, Resource
+from opentap.taas.store import TaasStore, render
+
+from .deps import Device, device, principal
+
+router = APIRouter(tags=["taas (Neutron)"])
+
+EXTENSIONS = [
+    {"alias": "taas", "name": "Neutron Tap as a Service", "description": "Neutron Tap as a Service Extension.",
+     "updated": "2015-01-14T10:00:00-00:00", "links": []},
+    {"alias": "taas-vlan-filter", "name": "VLAN filtering for Neutron Tap as a Service",
+     "description": "Neutron Tap as a Service Extension for filtering VLANs.",
+     "updated": "2019-11-15T10:00:00-00:00", "links": []},
+]
+
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise errors.bad_request("Malformed request body") from None
+
+
+def _run(dev: Device, work: Any) -> Any:
+    """work(session) in one transaction: all of it or, on any error, none of it (bulk creates too)."""
+    with dev.sessions() as s, s.begin():
+        return work(s)
+
+
+def _routes(res: Resource) -> None:
+    def store(request: Request) -> TaasStore:
+        return request.app.state.taas
+
+    @router.get(res.path, summary=f"List {res.collection}", name=f"list_{res.collection}")
+    async def list_objects(request: Request, dev: Device = Depends(device),
+                           who: Principal = Depends(principal)) -> JSONResponse:
+        policy.authorize(res, "get", who)
+        params = list(request.query_params.multi_items())
+        grouped: dict[str, list[str]] = {}
+        for k, v in params:
+            grouped.setdefault(k, []).append(v)
+        rows = await run_in_threadpool(_run, dev, lambda s: store(request).rows(s, res, who))
+        objs = query.filtered(res, [render(res, r) for r in rows], params)
+        objs = query.sorted_objs(res, objs, grouped.get("sort_key", []), grouped.get("sort_dir", []))
+        objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(
+            [k for k in grouped])))
+        body: dict[str, Any] = {res.collection: query.selected(objs, grouped.get("fields", []))}
+        if links:
+            body[f"{res.collection}_links"] = links
+        return JSONResponse(body)
+
+    @router.post(res.path, status_code=201, summary=f"Create {res.member} (or several: bulk)",
+                 name=f"create_{res.member}")
+    async def create(request: Request, dev: Device = Depends(device),
+                     who: Principal = Depends(principal)) -> JSONResponse:
+        policy.authorize(res, "create", who)
+        items, bulk = validate.for_create(res, await _body(request), who)
+        made = await run_in_threadpool(_run, dev, lambda s: [store(request).create(s, res, i, who) for i in items])
+        return JSONResponse({res.collection: made} if bulk else {res.member: made[0]}, status_code=201)
+
+    @router.get(res.path + "/{obj_id}", summary=f"Show a {res.member}", name=f"show_{res.member}")
+    async def show(obj_id: str, request: Request, dev: Device = Depends(device),
+                   who: Principal = Depends(principal)) -> JSONResponse:
+        policy.authorize(res, "get", who)
+        obj = await run_in_threadpool(_run, dev, lambda s: render(res, store(request).row(s, res, obj_id, who)))
+        fields = request.query_params.getlist("fields")
+        return JSONResponse({res.member: query.selected([obj], fields)[0]})
+
+    @router.put(res.path + "/{obj_id}", summary=f"Update a {res.member}", name=f"update_{res.member}")
+    async def update(obj_id: str, request: Request, dev: Device = Depends(device),
+                     who: Principal = Depends(principal)) -> JSONResponse:
+        body = await _body(request)
+        await run_in_threadpool(_run, dev, lambda s: store(request).row(s, res, obj_id, who))  # 404 before 403
+        policy.authorize(res, "update", who)
+        changes = validate.for_update(res, body)
+        obj = await run_in_threadpool(_run, dev, lambda s: store(request).update(s, res, obj_id, changes, who))
+        return JSONResponse({res.member: obj})
+
+    @router.delete(res.path + "/{obj_id}", status_code=204, summary=f"Delete a {res.member}",
+                   name=f"delete_{res.member}")
+    async def delete(obj_id: str, request: Request, dev: Device = Depends(device),
+                     who: Principal = Depends(principal)) -> Response:
+        await run_in_threadpool(_run, dev, lambda s: store(request).row(s, res, obj_id, who))  # 404 before 403
+        policy.authorize(res, "delete", who)
+        await run_in_threadpool(_run, dev, lambda s: store(request).delete(s, res, obj_id, who))
+        return Response(status_code=204)
+
+
+for _res in RESOURCES:
+    _routes(_res)
+
+
+@router.get("/v2.0/extensions", summary="Neutron extensions served here")
+def extensions(who: Principal = Depends(principal)) -> dict[str, Any]:
+    return {"extensions": EXTENSIONS}
+
+
+@router.get("/v2.0/extensions/{alias}", summary="One Neutron extension")
+def extension(alias: str, who: Principal = Depends(principal)) -> dict[str, Any]:
+    for ext in EXTENSIONS:
+        if ext["alias"] == alias:
+            return {"extension": ext}
+    raise errors.not_found("HTTPNotFound", f"Extension with alias {alias} does not exist")
+
+
+@router.get("/v2.0/", summary="The resources of this Neutron API")
+@router.get("/v2.0", include_in_schema=False)
+def resources(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
+    base = str(request.base_url).rstrip("/")
+    return {"resources": [{"name": r.member, "collection": r.collection,
+                           "links": [{"rel": "self", "href": base + r.path}]} for r in RESOURCES]}

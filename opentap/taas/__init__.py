@@ -1,0 +1,1 @@
+"""Tap-as-a-Service: Neutron-compatible ports, tap services and tap flows."""

@@ -1,0 +1,167 @@
+"""The TaaS resources, declared once. Each attribute says how it is checked and converted, whether a POST or a
+PUT may set it, its default, whether clients see it, and how it is stored; validation (validate.py), the tables
+(store.py), the API (api/neutron.py) and the CLI all read these declarations, in the spirit of neutron-lib's
+attribute maps."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+
+REQUIRED = object()  # no default: a POST must give the attribute
+DIRECTIONS = ("IN", "OUT", "BOTH")
+
+
+def uuid_value(value: Any) -> str:
+    if isinstance(value, str):
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            pass
+    raise ValueError(f"'{value}' is not a valid UUID")
+
+
+def string(max_len: int = 255) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"'{value}' is not a valid string")
+        if len(value) > max_len:
+            raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
+        return value
+    return check
+
+
+def boolean(value: Any) -> bool:
+    """Neutron's convert_to_boolean: JSON booleans, 0/1, and the strings true/false/0/1 in any case."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).lower() if isinstance(value, str | int) else None
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0"):
+        return False
+    raise ValueError(f"'{value}' cannot be converted to boolean")
+
+
+def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(value: Any) -> str:
+        if value not in values:
+            raise ValueError(f"'{value}' is not in {list(values)}")
+        return value
+    return check
+
+
+_VLAN_FILTER = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+
+
+def vlan_filter(value: Any) -> str | None:
+    """null, or VLAN ids and ranges like "9,18-27", each id 0-4095 and each range low-high."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _VLAN_FILTER.match(value):
+        raise ValueError(f"'{value}' is not a valid VLAN filter (ids and ranges like 9,18-27)")
+    for part in value.split(","):
+        low, _, high = part.partition("-")
+        lo, hi = int(low), int(high or low)
+        if hi > 4095 or lo > hi:
+            raise ValueError(f"'{part}' is not a VLAN id or range within 0-4095")
+    return value
+
+
+_IFNAME = re.compile(r"^[^/\s:]{1,15}$")  # what Linux accepts as an interface name
+
+
+def binding_profile(value: Any) -> dict[str, Any]:
+    """A dict; ours must name the host interface the port is, as {"interface": "vnet3"}."""
+    if not isinstance(value, dict):
+        raise ValueError(f"'{value}' is not a dictionary")
+    name = value.get("interface")
+    if not isinstance(name, str) or not _IFNAME.match(name) or name in (".", ".."):
+        raise ValueError(f"'{value}' does not name an interface of this host as {{\"interface\": NAME}}")
+    return value
+
+
+@dataclass(frozen=True)
+class Attr:
+    name: str
+    check: Callable[[Any], Any]
+    column: Callable[[], sa.types.TypeEngine] | None  # None: not stored (computed, or an alias)
+    allow_post: bool = False
+    allow_put: bool = False
+    default: Any = REQUIRED
+    visible: bool = True
+    alias_of: str | None = None  # tenant_id is project_id under its old name
+
+    @property
+    def column_name(self) -> str:
+        return self.name.replace(":", "_")
+
+
+@dataclass(frozen=True)
+class Resource:
+    collection: str  # "tap_services": the JSON envelope of a list, and the path's last part
+    member: str  # "tap_service": the envelope of one object
+    prefix: str  # "/v2.0/taas"
+    not_found: tuple[str, str]  # Neutron's exception type and message ({id} is filled in)
+    attrs: tuple[Attr, ...]
+    by_name: dict[str, Attr] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {a.name: a for a in self.attrs})
+
+    @property
+    def path(self) -> str:
+        return f"{self.prefix}/{self.collection}"
+
+
+def _uuid_column() -> sa.types.TypeEngine:
+    return sa.String(36)
+
+
+def _name_column() -> sa.types.TypeEngine:
+    return sa.String(255)
+
+
+COMMON = (
+    Attr("id", uuid_value, _uuid_column),
+    Attr("project_id", string(255), _name_column, allow_post=True, default=None),  # None: the caller's
+    Attr("tenant_id", string(255), None, allow_post=True, default=None, alias_of="project_id"),
+    Attr("name", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+    Attr("description", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+)
+
+PORTS = Resource("ports", "port", "/v2.0", ("PortNotFound", "Port {id} could not be found."), COMMON + (
+    Attr("mac_address", string(17), None),  # read from the interface
+    Attr("status", string(16), None),  # ACTIVE when the interface exists and is up, else DOWN
+    Attr("admin_state_up", boolean, sa.Boolean, allow_post=True, allow_put=True, default=True),
+    Attr("port_security_enabled", boolean, sa.Boolean, allow_post=True, allow_put=True, default=True),
+    Attr("device_id", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+    Attr("device_owner", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+    Attr("binding:host_id", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+    Attr("binding:profile", binding_profile, sa.JSON, allow_post=True, allow_put=True),
+))
+
+TAP_SERVICES = Resource(
+    "tap_services", "tap_service", "/v2.0/taas", ("TapServiceNotFound", "Tap Service  {id} does not exist"),
+    COMMON + (
+        Attr("port_id", uuid_value, _uuid_column, allow_post=True),
+        Attr("status", string(16), lambda: sa.String(16)),
+        Attr("tap_id", int, sa.Integer, visible=False),
+    ))
+
+TAP_FLOWS = Resource(
+    "tap_flows", "tap_flow", "/v2.0/taas", ("TapFlowNotFound", "Tap Flow  {id} does not exist"),
+    COMMON + (
+        Attr("tap_service_id", uuid_value, _uuid_column, allow_post=True),
+        Attr("source_port", uuid_value, _uuid_column, allow_post=True),
+        Attr("direction", one_of(DIRECTIONS), lambda: sa.String(4), allow_post=True),
+        Attr("status", string(16), lambda: sa.String(16)),
+        Attr("vlan_filter", vlan_filter, lambda: sa.String(1024), allow_post=True, default=None),
+    ))
+
+RESOURCES = (PORTS, TAP_SERVICES, TAP_FLOWS)

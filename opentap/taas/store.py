@@ -1,0 +1,127 @@
+"""TaaS state: one table per resource, built from its attribute declarations, and the operations on them.
+
+Ownership and cascades are Neutron's: another project's object does not exist for a non-admin (404), a tap
+service's port and a tap flow's source port and tap service must be the creator's project's, deleting a port
+deletes the tap services on it and the tap flows from it, and deleting a tap service deletes its tap flows."""
+
+from __future__ import annotations
+
+import socket
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from opentap.auth import Principal
+from opentap.db.models import Base
+
+from . import errors
+from .attributes import PORTS, RESOURCES, TAP_FLOWS, TAP_SERVICES, Resource
+
+SYS_NET = Path("/sys/class/net")
+IFF_UP = 0x1
+
+
+def _table(res: Resource) -> sa.Table:
+    columns = [sa.Column(a.column_name, a.column(), primary_key=a.name == "id", nullable=a.name != "id")
+               for a in res.attrs if a.column is not None]
+    return sa.Table(res.collection, Base.metadata, *columns, sa.Column("created_at", sa.Float, nullable=False),
+                    sa.Index(f"ix_{res.collection}_project_id", "project_id"))
+
+
+TABLES = {res.collection: _table(res) for res in RESOURCES}
+
+
+def interface_state(name: str) -> tuple[str, str]:
+    """(mac_address, status) of a host interface: ACTIVE when it exists and is up, else DOWN."""
+    base = SYS_NET / name
+    try:
+        mac = (base / "address").read_text().strip()
+        up = int((base / "flags").read_text(), 16) & IFF_UP
+    except (OSError, ValueError):
+        return "", "DOWN"
+    return mac, "ACTIVE" if up else "DOWN"
+
+
+def render(res: Resource, row: Any) -> dict[str, Any]:
+    """A row as clients see it: visible attributes only, tenant_id beside project_id."""
+    data = {a.name: getattr(row, a.column_name) for a in res.attrs if a.column is not None and a.visible}
+    data["tenant_id"] = data["project_id"]
+    if res is PORTS:
+        data["mac_address"], data["status"] = interface_state(data["binding:profile"]["interface"])
+    return {a.name: data[a.name] for a in res.attrs if a.visible}
+
+
+class TaasStore:
+    def __init__(self, tap_ids: tuple[int, int] = (1, 4094)) -> None:
+        self.tap_ids = tap_ids
+
+    # --- reads -----------------------------------------------------------------------------------------------
+    def rows(self, s: Session, res: Resource, who: Principal) -> list[Any]:
+        table = TABLES[res.collection]
+        query = sa.select(table).order_by(table.c.created_at, table.c.id)
+        if not who.is_admin:
+            query = query.where(table.c.project_id == who.project)
+        return list(s.execute(query))
+
+    def row(self, s: Session, res: Resource, obj_id: str, who: Principal) -> Any:
+        table = TABLES[res.collection]
+        found = s.execute(sa.select(table).where(table.c.id == obj_id)).first()
+        if found is None or not who.owns(found.project_id):
+            raise errors.not_found(res.not_found[0], res.not_found[1].format(id=obj_id))
+        return found
+
+    # --- writes ----------------------------------------------------------------------------------------------
+    def create(self, s: Session, res: Resource, item: dict[str, Any], who: Principal) -> dict[str, Any]:
+        values = {res.by_name[k].column_name: v for k, v in item.items()}
+        values.update(id=str(uuid.uuid4()), created_at=time.time())
+        if res is PORTS and not values["binding_host_id"]:
+            values["binding_host_id"] = socket.gethostname()
+        elif res is TAP_SERVICES:
+            self._own_port(s, item["port_id"], item["project_id"], who)
+            values.update(status="DOWN", tap_id=self._free_tap_id(s))
+        elif res is TAP_FLOWS:
+            service = self.row(s, TAP_SERVICES, item["tap_service_id"], who)
+            if service.project_id != item["project_id"]:
+                raise errors.tap_service_not_owned()
+            self._own_port(s, item["source_port"], item["project_id"], who)
+            values.update(status="DOWN")
+        s.execute(sa.insert(TABLES[res.collection]).values(**values))
+        return render(res, self.row(s, res, values["id"], who))
+
+    def update(self, s: Session, res: Resource, obj_id: str, changes: dict[str, Any],
+               who: Principal) -> dict[str, Any]:
+        self.row(s, res, obj_id, who)
+        if changes:
+            table = TABLES[res.collection]
+            values = {res.by_name[k].column_name: v for k, v in changes.items()}
+            s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
+        return render(res, self.row(s, res, obj_id, who))
+
+    def delete(self, s: Session, res: Resource, obj_id: str, who: Principal) -> None:
+        self.row(s, res, obj_id, who)
+        services, flows = TABLES["tap_services"], TABLES["tap_flows"]
+        if res is PORTS:
+            on_port = [r.id for r in s.execute(sa.select(services.c.id).where(services.c.port_id == obj_id))]
+            s.execute(sa.delete(flows).where(flows.c.tap_service_id.in_(on_port) | (flows.c.source_port == obj_id)))
+            s.execute(sa.delete(services).where(services.c.port_id == obj_id))
+        elif res is TAP_SERVICES:
+            s.execute(sa.delete(flows).where(flows.c.tap_service_id == obj_id))
+        table = TABLES[res.collection]
+        s.execute(sa.delete(table).where(table.c.id == obj_id))
+
+    def _own_port(self, s: Session, port_id: str, project: str, who: Principal) -> None:
+        port = self.row(s, PORTS, port_id, who)
+        if port.project_id != project:
+            raise errors.port_not_owned()
+
+    def _free_tap_id(self, s: Session) -> int:
+        low, high = self.tap_ids
+        used = {r[0] for r in s.execute(sa.select(TABLES["tap_services"].c.tap_id))}
+        for tap_id in range(low, high + 1):
+            if tap_id not in used:
+                return tap_id
+        raise errors.tap_ids_exhausted()
