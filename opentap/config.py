@@ -21,6 +21,7 @@ KNOWN_KEYS = {
     "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
+    "tap_id_range",
 }
 
 
@@ -70,6 +71,7 @@ class Config:
     gc_interval_seconds: float = 30
     flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
+    tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
     legacy_format: bool = False
 
     @property
@@ -201,11 +203,21 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
                          ("flow_active_timeout", False), ("flow_idle_timeout", False)):
         if key in raw:
             setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+    if "tap_id_range" in raw:
+        cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
     default = raw.get("default_observation_point")
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
     cfg.default_observation_point = default or next(iter(cfg.observation_points), None)
     return cfg
+
+
+def _id_range(path: Path, key: str, value: object) -> tuple[int, int]:
+    ok = (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
+          and 1 <= value[0] <= value[1] <= 4094)
+    if not ok:
+        raise ConfigError(path, key, f"must be [FIRST, LAST] with 1 <= FIRST <= LAST <= 4094 (got {value!r})")
+    return value[0], value[1]
 
 
 def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:

@@ -190,8 +190,7 @@ def test_other_methods_and_discovery(api: TestClient) -> None:
 
 
 def test_tap_ids_run_out(make_client: Callable[..., TestClient]) -> None:
-    api = make_client()
-    api.app.state.taas.tap_ids = (7, 8)
+    api = make_client(tap_id_range=[7, 8])
     p = port(api)
     assert len({service(api, p["id"])["id"] for _ in range(2)}) == 2
     error(api.post(SERVICES, headers=ALICE, json={"tap_service": {"port_id": p["id"]}}), 409,

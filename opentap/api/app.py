@@ -43,7 +43,7 @@ def create_app(cfg: Config) -> FastAPI:
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
-    app.state.taas = TaasStore()
+    app.state.taas = TaasStore(cfg.tap_id_range)
     errors.install(app)
     for module in (capabilities, captures, retrieve, neutron):
         app.include_router(module.router)

@@ -119,6 +119,10 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--active", type=float, default=1800, help="active timeout, seconds (default 1800)")
     flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
     flows.set_defaults(fn=_flows)
+
+    from opentap.cli import taas  # tap-service-*, tap-flow-*, port-*: options from the attribute declarations
+
+    taas.add_commands(sub)
     return p
 
 

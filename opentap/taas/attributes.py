@@ -11,8 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import sqlalchemy as sa
-
 REQUIRED = object()  # no default: a POST must give the attribute
 DIRECTIONS = ("IN", "OUT", "BOTH")
 
@@ -90,7 +88,7 @@ def binding_profile(value: Any) -> dict[str, Any]:
 class Attr:
     name: str
     check: Callable[[Any], Any]
-    column: Callable[[], sa.types.TypeEngine] | None  # None: not stored (computed, or an alias)
+    column: str | None  # the stored type, one of store.COLUMN_TYPES; None: not stored (computed, or an alias)
     allow_post: bool = False
     allow_put: bool = False
     default: Any = REQUIRED
@@ -119,49 +117,41 @@ class Resource:
         return f"{self.prefix}/{self.collection}"
 
 
-def _uuid_column() -> sa.types.TypeEngine:
-    return sa.String(36)
-
-
-def _name_column() -> sa.types.TypeEngine:
-    return sa.String(255)
-
-
 COMMON = (
-    Attr("id", uuid_value, _uuid_column),
-    Attr("project_id", string(255), _name_column, allow_post=True, default=None),  # None: the caller's
+    Attr("id", uuid_value, "uuid"),
+    Attr("project_id", string(255), "name", allow_post=True, default=None),  # None: the caller's
     Attr("tenant_id", string(255), None, allow_post=True, default=None, alias_of="project_id"),
-    Attr("name", string(255), _name_column, allow_post=True, allow_put=True, default=""),
-    Attr("description", string(255), _name_column, allow_post=True, allow_put=True, default=""),
+    Attr("name", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("description", string(255), "name", allow_post=True, allow_put=True, default=""),
 )
 
 PORTS = Resource("ports", "port", "/v2.0", ("PortNotFound", "Port {id} could not be found."), COMMON + (
     Attr("mac_address", string(17), None),  # read from the interface
     Attr("status", string(16), None),  # ACTIVE when the interface exists and is up, else DOWN
-    Attr("admin_state_up", boolean, sa.Boolean, allow_post=True, allow_put=True, default=True),
-    Attr("port_security_enabled", boolean, sa.Boolean, allow_post=True, allow_put=True, default=True),
-    Attr("device_id", string(255), _name_column, allow_post=True, allow_put=True, default=""),
-    Attr("device_owner", string(255), _name_column, allow_post=True, allow_put=True, default=""),
-    Attr("binding:host_id", string(255), _name_column, allow_post=True, allow_put=True, default=""),
-    Attr("binding:profile", binding_profile, sa.JSON, allow_post=True, allow_put=True),
+    Attr("admin_state_up", boolean, "bool", allow_post=True, allow_put=True, default=True),
+    Attr("port_security_enabled", boolean, "bool", allow_post=True, allow_put=True, default=True),
+    Attr("device_id", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("device_owner", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("binding:host_id", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("binding:profile", binding_profile, "json", allow_post=True, allow_put=True),
 ))
 
 TAP_SERVICES = Resource(
     "tap_services", "tap_service", "/v2.0/taas", ("TapServiceNotFound", "Tap Service  {id} does not exist"),
     COMMON + (
-        Attr("port_id", uuid_value, _uuid_column, allow_post=True),
-        Attr("status", string(16), lambda: sa.String(16)),
-        Attr("tap_id", int, sa.Integer, visible=False),
+        Attr("port_id", uuid_value, "uuid", allow_post=True),
+        Attr("status", string(16), "status"),
+        Attr("tap_id", int, "int", visible=False),
     ))
 
 TAP_FLOWS = Resource(
     "tap_flows", "tap_flow", "/v2.0/taas", ("TapFlowNotFound", "Tap Flow  {id} does not exist"),
     COMMON + (
-        Attr("tap_service_id", uuid_value, _uuid_column, allow_post=True),
-        Attr("source_port", uuid_value, _uuid_column, allow_post=True),
-        Attr("direction", one_of(DIRECTIONS), lambda: sa.String(4), allow_post=True),
-        Attr("status", string(16), lambda: sa.String(16)),
-        Attr("vlan_filter", vlan_filter, lambda: sa.String(1024), allow_post=True, default=None),
+        Attr("tap_service_id", uuid_value, "uuid", allow_post=True),
+        Attr("source_port", uuid_value, "uuid", allow_post=True),
+        Attr("direction", one_of(DIRECTIONS), "direction", allow_post=True),
+        Attr("status", string(16), "status"),
+        Attr("vlan_filter", vlan_filter, "vlan_filter", allow_post=True, default=None),
     ))
 
 RESOURCES = (PORTS, TAP_SERVICES, TAP_FLOWS)

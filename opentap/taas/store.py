@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,15 @@ SYS_NET = Path("/sys/class/net")
 IFF_UP = 0x1
 
 
+COLUMN_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
+    "uuid": lambda: sa.String(36), "name": lambda: sa.String(255), "status": lambda: sa.String(16),
+    "direction": lambda: sa.String(4), "vlan_filter": lambda: sa.String(1024), "bool": sa.Boolean,
+    "json": sa.JSON, "int": sa.Integer,
+}
+
+
 def _table(res: Resource) -> sa.Table:
-    columns = [sa.Column(a.column_name, a.column(), primary_key=a.name == "id", nullable=a.name != "id")
+    columns = [sa.Column(a.column_name, COLUMN_TYPES[a.column](), primary_key=a.name == "id", nullable=a.name != "id")
                for a in res.attrs if a.column is not None]
     return sa.Table(res.collection, Base.metadata, *columns, sa.Column("created_at", sa.Float, nullable=False),
                     sa.Index(f"ix_{res.collection}_project_id", "project_id"))

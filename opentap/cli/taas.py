@@ -1,0 +1,161 @@
+"""`opentap tap-service-create|list|show|update|delete`, `tap-flow-*` and `port-create|list|show|delete`: the
+neutron client's TaaS commands, against a device's /v2.0 API. Options come from the attribute declarations
+(opentap/taas/attributes.py): POSTable attributes for create, PUTable ones for update. Objects are named by
+id or name; the device's URL and token come from --url/--token or OPENTAP_URL/OPENTAP_TOKEN."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import Any
+
+from opentap.taas.attributes import PORTS, REQUIRED, RESOURCES, TAP_FLOWS, TAP_SERVICES, Attr, Resource, boolean
+
+COMMANDS = {PORTS: "port", TAP_SERVICES: "tap-service", TAP_FLOWS: "tap-flow"}
+REFERENCES = {"port_id": PORTS, "source_port": PORTS, "tap_service_id": TAP_SERVICES}  # may be given by name
+SHORT = {"port_id": "--port", "tap_service_id": "--tap-service"}  # the neutron client's option names
+LIST_COLUMNS = ("id", "name", "project_id", "status", "port_id", "tap_service_id", "source_port", "direction",
+                "binding:profile")
+
+
+class CliError(ValueError):
+    pass
+
+
+class Device:
+    def __init__(self, url: str, token: str | None) -> None:
+        self.base, self.token = url.rstrip("/"), token
+
+    def call(self, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None) -> Any:
+        url = self.base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
+        if self.token:
+            req.add_header("X-Auth-Token", self.token)
+        try:
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            raise CliError(_message(e)) from None
+        except urllib.error.URLError as e:
+            raise CliError(f"cannot reach the device at {self.base}: {e.reason}") from None
+        return json.loads(raw) if raw else None
+
+    def find(self, res: Resource, name_or_id: str) -> dict[str, Any]:
+        for key in ("id", "name"):
+            found = self.call("GET", res.path, query=[(key, name_or_id)])[res.collection]
+            if len(found) > 1:
+                raise CliError(f"More than one {res.member} exists with the name '{name_or_id}'; use its id")
+            if found:
+                return found[0]
+        raise CliError(f"No {res.member} found for '{name_or_id}'")
+
+
+def _message(e: urllib.error.HTTPError) -> str:
+    try:
+        body = json.loads(e.read())
+        err = body.get("NeutronError") or body
+        return f"{err.get('type', e.code)}: {err.get('message') or err.get('msg')}"
+    except ValueError:
+        return f"HTTP {e.code}: {e.reason}"
+
+
+def _option(attr: Attr) -> str:
+    return SHORT.get(attr.name, "--" + attr.name.replace("_", "-").replace(":", "-"))
+
+
+def _value(attr: Attr, text: str) -> Any:
+    if attr.check is boolean:
+        return boolean(text)
+    if attr.column == "json":
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise CliError(f"{_option(attr)} takes JSON, such as '{{\"interface\": \"vnet3\"}}'") from None
+    return text
+
+
+def _body(dev: Device, res: Resource, args: argparse.Namespace, put: bool) -> dict[str, Any]:
+    out = {}
+    for attr in res.attrs:
+        text = getattr(args, attr.name, None) if (attr.allow_put if put else attr.allow_post) else None
+        if text is None or attr.alias_of:
+            continue
+        ref = REFERENCES.get(attr.name)
+        out[attr.name] = dev.find(ref, text)["id"] if ref else _value(attr, text)
+    return {res.member: out}
+
+
+def _render(objs: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
+    rows = [[o.get(c) for c in columns] for o in objs]
+    text = [[v if isinstance(v, str) else json.dumps(v) for v in row] for row in rows]
+    if fmt == "json":
+        return json.dumps(objs, indent=2)
+    if fmt == "yaml":  # JSON scalars are YAML scalars
+        return "\n".join("- " + "\n  ".join(f"{c}: {json.dumps(v)}" for c, v in zip(columns, row, strict=True))
+                         for row in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows([columns, *text])
+        return buf.getvalue().rstrip("\n")
+    if fmt == "value":
+        return "\n".join(" ".join(row) for row in text)
+    widths = [max(len(s) for s in col) for col in zip(columns, *text, strict=True)]
+    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
+    lines = [rule, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |", rule]
+    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |" for row in text]
+    return "\n".join([*lines, rule])
+
+
+def _show(obj: dict[str, Any], fmt: str) -> str:
+    if fmt in ("json", "yaml"):
+        return json.dumps(obj, indent=2) if fmt == "json" else "\n".join(f"{k}: {json.dumps(v)}" for k, v in
+                                                                           obj.items())
+    pairs = [{"Field": k, "Value": v if isinstance(v, str) else json.dumps(v)} for k, v in obj.items()]
+    return _render(pairs, fmt, ["Field", "Value"])
+
+
+def run(args: argparse.Namespace) -> int:
+    res, action = args.resource, args.action
+    dev = Device(args.url or os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
+                 args.token or os.environ.get("OPENTAP_TOKEN"))
+    if action == "list":
+        objs = dev.call("GET", res.path)[res.collection]
+        columns = [c for c in LIST_COLUMNS if c in res.by_name]
+        print(_render(objs, args.format, columns))
+    elif action == "create":
+        print(_show(dev.call("POST", res.path, _body(dev, res, args, put=False))[res.member], args.format))
+    elif action == "show":
+        print(_show(dev.find(res, args.target), args.format))
+    elif action == "update":
+        obj_id = dev.find(res, args.target)["id"]
+        print(_show(dev.call("PUT", f"{res.path}/{obj_id}", _body(dev, res, args, put=True))[res.member],
+                    args.format))
+    else:
+        dev.call("DELETE", f"{res.path}/{dev.find(res, args.target)['id']}")
+        print(f"Deleted {res.member}: {args.target}")
+    return 0
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    for res in RESOURCES:
+        actions = ("create", "list", "show", "delete") if res is PORTS else ("create", "list", "show", "update",
+                                                                              "delete")
+        for action in actions:
+            p = sub.add_parser(f"{COMMANDS[res]}-{action}", help=f"{action} {res.collection.replace('_', ' ')}")
+            p.add_argument("--url", help="the device, http://HOST:PORT (default: $OPENTAP_URL or 127.0.0.1:2020)")
+            p.add_argument("--token", help="API token (default: $OPENTAP_TOKEN)")
+            p.add_argument("-f", "--format", choices=("table", "json", "yaml", "csv", "value"), default="table")
+            if action in ("show", "update", "delete"):
+                p.add_argument("target", metavar=res.member.upper(), help="name or id")
+            for attr in res.attrs:
+                if (action == "create" and attr.allow_post) or (action == "update" and attr.allow_put):
+                    required = action == "create" and attr.default is REQUIRED
+                    p.add_argument(_option(attr), dest=attr.name, required=required, help=attr.name)
+            p.set_defaults(fn=run, resource=res, action=action)
