@@ -4,72 +4,17 @@ marked truncated with their data kept, and no tcpdump is left behind."""
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
-from .conftest import headers, write_config
+from .conftest import write_config
+from .daemon import Daemon
 from .netns import B_IP
 
 pytestmark = pytest.mark.root
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    def __init__(self, conf: Path) -> None:
-        self.conf, self.port = conf, free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.proc: subprocess.Popen | None = None
-
-    def start(self) -> None:
-        with open(self.conf.parent / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
-                                          "--listen", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert self.proc.poll() is None, (self.conf.parent / "daemon.log").read_text()
-            assert time.monotonic() < deadline, "daemon did not come up"
-            time.sleep(0.1)
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(10)
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(30)
-
-    def get(self, path: str, **params: object) -> httpx.Response:
-        return httpx.get(self.url + path, params=params, headers=headers(), timeout=30)
-
-    def capture(self, cid: str) -> dict:
-        return self.get(f"/captures/{cid}").json()["capture"]
-
-    def wait(self, cid: str, states: tuple[str, ...], timeout: float = 20) -> dict:
-        deadline = time.monotonic() + timeout
-        while (cap := self.capture(cid))["state"] not in states:
-            assert time.monotonic() < deadline, cap
-            time.sleep(0.05)
-        return cap
 
 
 @pytest.fixture
