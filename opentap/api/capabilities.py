@@ -4,20 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from opentap import __version__
 from opentap.auth import Principal
 from opentap.capture.types import REGISTRY
 
 from .deps import Device, device, principal
+from .neutron import neutron_version
 
 router = APIRouter(tags=["capabilities"])
 
 
 @router.get("/", summary="Capabilities (same as /capabilities)")
 @router.get("/capabilities", summary="Capture types, observation points, limits")
-def capabilities(dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+def capabilities(request: Request, dev: Device = Depends(device),
+                 who: Principal = Depends(principal)) -> dict[str, Any]:
     cfg = dev.cfg
     points = [p for p in cfg.observation_points.values() if p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
@@ -39,4 +41,6 @@ def capabilities(dev: Device = Depends(device), who: Principal = Depends(princip
         "disk_quota_mb": cfg.disk_quota_mb,
         "project": who.project,
         "roles": list(who.roles),
+        # what Neutron serves at its root: OpenStack clients discover the network API's version here
+        "versions": [neutron_version(str(request.base_url))],
     }

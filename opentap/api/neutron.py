@@ -29,6 +29,11 @@ EXTENSIONS = [
 
 
 
+def neutron_version(base_url: str) -> dict[str, Any]:
+    """The version document keystoneauth looks for when a client is pointed at the endpoint directly."""
+    return {"id": "v2.0", "status": "CURRENT", "links": [{"rel": "self", "href": base_url.rstrip("/") + "/v2.0/"}]}
+
+
 async def _body(request: Request) -> Any:
     raw = await request.body()
     if not raw.strip():
@@ -126,4 +131,5 @@ def extension(alias: str, who: Principal = Depends(principal)) -> dict[str, Any]
 def resources(request: Request, who: Principal = Depends(principal)) -> dict[str, Any]:
     base = str(request.base_url).rstrip("/")
     return {"resources": [{"name": r.member, "collection": r.collection,
-                           "links": [{"rel": "self", "href": base + r.path}]} for r in RESOURCES]}
+                           "links": [{"rel": "self", "href": base + r.path}]} for r in RESOURCES],
+            "version": neutron_version(base)}  # not in Neutron's answer, but lets clients discover /v2.0 here
