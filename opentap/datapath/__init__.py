@@ -1,0 +1,1 @@
+"""Datapath drivers: make the kernel copy tap flows' packets to tap services' ports."""

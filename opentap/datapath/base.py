@@ -1,0 +1,32 @@
+"""What a datapath driver does, independent of how (tc now; OVS or eBPF could follow)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+DIRECTIONS = ("IN", "OUT", "BOTH")
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """One tap flow as the kernel sees it. `slot` is the flow's small number, unique among mirrors, which the
+    driver uses to recognise its own rules; `host_side` says the source interface is the host's own (a physical
+    NIC), not the host end of a VM's or container's link, which turns IN and OUT around."""
+
+    slot: int
+    source: str  # interface names
+    target: str
+    direction: str  # Neutron's meaning, from the machine behind the port: OUT = what it sends
+    host_side: bool = False
+
+
+class MirrorDriver(Protocol):
+    def install(self, mirror: Mirror) -> None:
+        """Make the kernel copy the mirror's packets (idempotent: installing twice leaves one set of rules)."""
+
+    def remove(self, source: str, slot: int) -> None:
+        """Remove one mirror's rules from its source interface (nothing else), if they are there."""
+
+    def installed(self) -> dict[tuple[str, int], set[str]]:
+        """Our rules in the kernel: (source interface, slot) -> the hooks that have one ("ingress", "egress")."""

@@ -1,0 +1,89 @@
+"""The Linux tc datapath: on the source interface a `clsact` qdisc, and per mirror a `u32` match-all filter
+with `mirred egress mirror` to the target interface, on the hook(s) its direction needs. Through netlink
+(pyroute2), never the `tc` command; the kernel copies the packets, never Python.
+
+Hooks, for the usual port (the host end of a VM's tap or a container's veth): clsact *ingress* sees what the
+host receives from the interface, that is what the machine behind it sends (OUT); *egress* what the host sends
+into it, what the machine receives (IN). For a host-side port (a physical NIC) it is the other way round.
+
+Our filters are the ones whose priority is PRIO_BASE + slot; nobody else's filters or qdiscs are touched."""
+
+from __future__ import annotations
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from .base import Mirror
+
+PRIO_BASE, SLOTS = 0xC000, 0x3FFF  # our priority range: 0xC000..0xFFFE
+HOOKS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}  # clsact's two parents
+ETH_P_ALL = 0x0003
+EEXIST, ENOENT, EINVAL = 17, 2, 22
+
+
+class InterfaceMissing(LookupError):
+    pass
+
+
+def hooks_for(direction: str, host_side: bool) -> set[str]:
+    sends, receives = ("egress", "ingress") if host_side else ("ingress", "egress")
+    return {"OUT": {sends}, "IN": {receives}, "BOTH": {sends, receives}}[direction]
+
+
+class TcDriver:
+    def __init__(self) -> None:
+        self.ip = IPRoute()
+
+    def close(self) -> None:
+        self.ip.close()
+
+    def _index(self, ifname: str) -> int:
+        found = self.ip.link_lookup(ifname=ifname)
+        if not found:
+            raise InterfaceMissing(f"interface {ifname} does not exist")
+        return found[0]
+
+    def install(self, mirror: Mirror) -> None:
+        if not 0 <= mirror.slot < SLOTS:
+            raise ValueError(f"slot {mirror.slot} is outside 0..{SLOTS - 1}")
+        source, target = self._index(mirror.source), self._index(mirror.target)
+        try:
+            self.ip.tc("add", "clsact", source)
+        except NetlinkError as e:
+            if e.code != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
+                raise
+        self.remove(mirror.source, mirror.slot)  # idempotent, and a changed target replaces the old rule
+        for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
+            self.ip.tc("add-filter", "u32", source, parent=HOOKS[hook], prio=PRIO_BASE + mirror.slot,
+                       protocol=ETH_P_ALL, target=0x10001, keys=["0x0/0x0+0"],
+                       action=[{"kind": "mirred", "direction": "egress", "action": "mirror", "ifindex": target}])
+
+    def remove(self, source: str, slot: int) -> None:
+        try:
+            index = self._index(source)
+        except InterfaceMissing:
+            return  # the interface took its filters with it
+        for parent in HOOKS.values():
+            try:
+                # kind, protocol and prio must all be given: the request's priority is built from them, and
+                # without it the kernel would delete every filter on the hook (target/keys are ignored)
+                self.ip.tc("del-filter", "u32", index, parent=parent, prio=PRIO_BASE + slot, protocol=ETH_P_ALL,
+                           target=0x10001, keys=[])
+            except NetlinkError as e:
+                if e.code not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
+                    raise
+
+    def installed(self) -> dict[tuple[str, int], set[str]]:
+        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ip.get_links()}
+        out: dict[tuple[str, int], set[str]] = {}
+        for index, name in names.items():
+            for parent_name, parent in HOOKS.items():
+                try:
+                    filters = self.ip.get_filters(index, parent=parent)
+                except NetlinkError:
+                    continue  # no clsact qdisc here
+                for f in filters:
+                    prio = f["info"] >> 16
+                    if f["parent"] == parent and PRIO_BASE <= prio < PRIO_BASE + SLOTS and f["handle"]:
+                        out.setdefault((name, prio - PRIO_BASE), set()).add(parent_name)
+        return out
