@@ -93,3 +93,39 @@ def test_two_mirrors_and_foreign_rules(lan: Lan, monitor: tuple[str, str], drive
     assert mirrored(lan, ns, tmp_path) == {A_IP: 0, B_IP: 0}
     shown = subprocess.run(["tc", "filter", "show", "dev", lan.ha, "ingress"], capture_output=True, text=True).stdout
     assert "pref 7 " in shown and "mirred" not in shown
+
+
+def test_tap_flows_through_the_api(make_client, lan: Lan, monitor: tuple[str, str], tmp_path: Path) -> None:  # noqa: ANN001
+    """The seed's workflow: a port for the monitoring machine, a tap service on it, a tap flow from A's port."""
+    ns, host = monitor
+    api = make_client()
+    admin, alice = {"X-Auth-Token": "tok-admin"}, {"X-Auth-Token": "tok-alice"}
+
+    def port(name: str, iface: str) -> str:
+        r = api.post("/v2.0/ports", headers=admin, json={"port": {"project_id": "alice", "name": name,
+                                                                  "port_security_enabled": False,
+                                                                  "binding:profile": {"interface": iface}}})
+        return r.json()["port"]["id"]
+
+    def status(kind: str, obj_id: str, wanted: str) -> dict:
+        deadline = time.monotonic() + 3
+        while (obj := api.get(f"/v2.0/taas/{kind}/{obj_id}", headers=alice).json()[kind[:-1]])["status"] != wanted:
+            assert time.monotonic() < deadline, obj
+            time.sleep(0.05)
+        return obj
+
+    m, a, gone = port("monitor", host), port("a", lan.ha), port("gone", "nosuch0")
+    ts = api.post("/v2.0/taas/tap_services", headers=alice, json={"tap_service": {"port_id": m}}).json()["tap_service"]
+    r = api.post("/v2.0/taas/tap_flows", headers=alice, json={"tap_flow": {
+        "tap_service_id": ts["id"], "source_port": a, "direction": "BOTH"}})
+    assert r.status_code == 201 and r.json()["tap_flow"]["status"] == "DOWN"
+    tf = r.json()["tap_flow"]
+    status("tap_flows", tf["id"], "ACTIVE")
+    status("tap_services", ts["id"], "ACTIVE")
+    assert mirrored(lan, ns, tmp_path) == {A_IP: 20, B_IP: 30}
+    broken = api.post("/v2.0/taas/tap_flows", headers=alice, json={"tap_flow": {
+        "tap_service_id": ts["id"], "source_port": gone, "direction": "IN"}}).json()["tap_flow"]
+    status("tap_flows", broken["id"], "ERROR")  # its interface does not exist
+    assert api.delete(f"/v2.0/taas/tap_flows/{tf['id']}", headers=alice).status_code == 204
+    assert api.get(f"/v2.0/taas/tap_flows/{tf['id']}", headers=alice).status_code == 404  # rules gone, then row
+    assert mirrored(lan, ns, tmp_path) == {A_IP: 0, B_IP: 0}

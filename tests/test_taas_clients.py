@@ -47,6 +47,11 @@ def network(device: Daemon, token: str) -> Any:
     return openstack.connect(auth_type="admin_token", auth={"endpoint": device.url + "/v2.0", "token": token}).network
 
 
+def but_status(obj: dict[str, Any]) -> dict[str, Any]:
+    """Without the status, which the datapath changes after a create (a tap service on lo turns ACTIVE)."""
+    return {k: v for k, v in obj.items() if k.lower() != "status"}
+
+
 def alice_port(device: Daemon, name: str) -> Any:
     return network(device, "tok-admin").create_port(project_id="alice", name=name, binding_profile={"interface": "lo"})
 
@@ -58,7 +63,7 @@ def test_sdk_tap_service_life_cycle(device: Daemon) -> None:
     assert (ts.name, ts.description, ts.port_id, ts.project_id, ts.status) == (
         "sdk-ts", "watch", mon.id, "alice", "DOWN")
     assert ts.to_dict(computed=False)["tenant_id"] == "alice"
-    assert net.get_tap_service(ts.id).to_dict() == ts.to_dict()
+    assert but_status(net.get_tap_service(ts.id).to_dict()) == but_status(ts.to_dict())
     assert net.find_tap_service("sdk-ts").id == net.find_tap_service(ts.id).id == ts.id
     changed = net.update_tap_service(ts, name="sdk-ts2", description="")
     assert (changed.id, changed.name, changed.description, changed.port_id) == (ts.id, "sdk-ts2", "", mon.id)
@@ -154,10 +159,10 @@ def test_openstack_cli_tap_service_and_flow(device: Daemon) -> None:
     assert {k: ts[k] for k in ("name", "description", "port_id", "project_id", "status")} == {
         "name": "cli-ts", "description": "d", "port_id": mon.id, "project_id": "alice", "status": "DOWN"}
     listed = {row["ID"]: row for row in osc(device, "tap", "service", "list", "-f", "json")}
-    assert listed[ts["id"]] == {"ID": ts["id"], "Tenant": "alice", "Name": "cli-ts", "Port": mon.id, "Status": "DOWN"}
-    assert osc(device, "tap", "service", "show", "cli-ts", "-f", "json") == ts
+    assert but_status(listed[ts["id"]]) == {"ID": ts["id"], "Tenant": "alice", "Name": "cli-ts", "Port": mon.id}
+    assert but_status(osc(device, "tap", "service", "show", "cli-ts", "-f", "json")) == but_status(ts)
     renamed = osc(device, "tap", "service", "update", ts["id"], "--name", "cli-ts2", "-f", "json")
-    assert renamed == {**ts, "name": "cli-ts2"}
+    assert but_status(renamed) == but_status({**ts, "name": "cli-ts2"})
     tf = osc(device, "tap", "flow", "create", "--name", "cli-tf", "--port", src.id, "--tap-service", "cli-ts2",
              "--direction", "both", "--vlan-filter", "9,18-27", "-f", "json")
     assert {k: tf[k] for k in ("tap_service_id", "source_port", "direction", "status", "vlan_filter")} == {
@@ -165,7 +170,7 @@ def test_openstack_cli_tap_service_and_flow(device: Daemon) -> None:
         "vlan_filter": "9,18-27"}
     assert [r["ID"] for r in osc(device, "tap", "flow", "list", "-f", "json") if r["tap_service_id"] == ts["id"]] == [
         tf["id"]]
-    assert osc(device, "tap", "flow", "show", "cli-tf", "-f", "json") == tf
+    assert but_status(osc(device, "tap", "flow", "show", "cli-tf", "-f", "json")) == but_status(tf)
     # OSC prints an updated tap flow under its list headings ("Name", "ID"): the client's own way
     assert osc(device, "tap", "flow", "update", "cli-tf", "--name", "cli-tf2", "-f", "json")["Name"] == "cli-tf2"
     osc(device, "tap", "flow", "delete", "cli-tf2")

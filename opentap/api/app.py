@@ -10,11 +10,14 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy.orm import sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from opentap import __version__
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
+from opentap.datapath.reconcile import Reconciler, has_net_admin
+from opentap.datapath.tc import TcDriver
 from opentap.db.session import make_engine, make_sessionmaker, migrate
 from opentap.taas.store import TaasStore
 
@@ -22,6 +25,14 @@ from . import capabilities, captures, errors, neutron, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
+
+
+def _datapath(sessions: sessionmaker) -> Reconciler | None:
+    """The tc datapath when this process may change tc rules; else tap flows stay DOWN (and say why in the log)."""
+    if not has_net_admin():
+        log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
+        return None
+    return Reconciler(sessions, TcDriver())
 
 
 def create_app(cfg: Config) -> FastAPI:
@@ -32,18 +43,23 @@ def create_app(cfg: Config) -> FastAPI:
     dev = Device(cfg, sessions, CaptureEngine(cfg, sessions))
 
     @asynccontextmanager
-    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dev.engine.start()
+        if app.state.datapath:
+            app.state.datapath.start()
         try:
             yield
         finally:
+            if app.state.datapath:
+                app.state.datapath.stop()
             dev.engine.shutdown()
             db.dispose()
 
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
-    app.state.taas = TaasStore(cfg.tap_id_range)
+    app.state.datapath = _datapath(sessions)
+    app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
     for module in (capabilities, captures, retrieve, neutron):
         app.include_router(module.router)

@@ -50,6 +50,12 @@ def _run(dev: Device, work: Any) -> Any:
         return work(s)
 
 
+def _poke(request: Request) -> None:
+    """Let the datapath apply a change now rather than at its next periodic pass."""
+    if request.app.state.datapath:
+        request.app.state.datapath.poke()
+
+
 def _routes(res: Resource) -> None:
     def store(request: Request) -> TaasStore:
         return request.app.state.taas
@@ -79,6 +85,7 @@ def _routes(res: Resource) -> None:
         policy.authorize(res, "create", who)
         items, bulk = validate.for_create(res, await _body(request), who)
         made = await run_in_threadpool(_run, dev, lambda s: [store(request).create(s, res, i, who) for i in items])
+        _poke(request)
         return JSONResponse({res.collection: made} if bulk else {res.member: made[0]}, status_code=201)
 
     @router.get(res.path + "/{obj_id}", summary=f"Show a {res.member}", name=f"show_{res.member}")
@@ -97,6 +104,7 @@ def _routes(res: Resource) -> None:
         policy.authorize(res, "update", who)
         changes = validate.for_update(res, body)
         obj = await run_in_threadpool(_run, dev, lambda s: store(request).update(s, res, obj_id, changes, who))
+        _poke(request)
         return JSONResponse({res.member: obj})
 
     @router.delete(res.path + "/{obj_id}", status_code=204, summary=f"Delete a {res.member}",
@@ -106,6 +114,8 @@ def _routes(res: Resource) -> None:
         await run_in_threadpool(_run, dev, lambda s: store(request).row(s, res, obj_id, who))  # 404 before 403
         policy.authorize(res, "delete", who)
         await run_in_threadpool(_run, dev, lambda s: store(request).delete(s, res, obj_id, who))
+        if request.app.state.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now
+            await run_in_threadpool(request.app.state.datapath.run_once)
         return Response(status_code=204)
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 DIRECTIONS = ("IN", "OUT", "BOTH")
+SLOTS = 0x3FFF  # mirrors are numbered 0..SLOTS-1 (tc keeps them apart by filter priority)
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from __future__ import annotations
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
-from .base import Mirror
+from .base import SLOTS, Mirror
 
-PRIO_BASE, SLOTS = 0xC000, 0x3FFF  # our priority range: 0xC000..0xFFFE
+PRIO_BASE = 0xC000  # our priority range: 0xC000..0xFFFE
 HOOKS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}  # clsact's two parents
 ETH_P_ALL = 0x0003
 EEXIST, ENOENT, EINVAL = 17, 2, 22

@@ -75,12 +75,16 @@ _IFNAME = re.compile(r"^[^/\s:]{1,15}$")  # what Linux accepts as an interface n
 
 
 def binding_profile(value: Any) -> dict[str, Any]:
-    """A dict; ours must name the host interface the port is, as {"interface": "vnet3"}."""
+    """A dict; ours must name the host interface the port is, as {"interface": "vnet3"}, and may say
+    "host_side": true when that interface is the host's own (a physical NIC) rather than the host end of a
+    VM's or container's link, which turns the mirror's IN and OUT around."""
     if not isinstance(value, dict):
         raise ValueError(f"'{value}' is not a dictionary")
     name = value.get("interface")
     if not isinstance(name, str) or not _IFNAME.match(name) or name in (".", ".."):
         raise ValueError(f"'{value}' does not name an interface of this host as {{\"interface\": NAME}}")
+    if not isinstance(value.get("host_side", False), bool):
+        raise ValueError(f"'{value}' has a host_side that is not true or false")
     return value
 
 
@@ -152,6 +156,7 @@ TAP_FLOWS = Resource(
         Attr("direction", one_of(DIRECTIONS), "direction", allow_post=True),
         Attr("status", string(16), "status"),
         Attr("vlan_filter", vlan_filter, "vlan_filter", allow_post=True, default=None),
+        Attr("slot", int, "int", visible=False),  # the datapath's number for this flow's rules
     ))
 
 RESOURCES = (PORTS, TAP_SERVICES, TAP_FLOWS)

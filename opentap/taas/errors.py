@@ -41,5 +41,9 @@ def tap_ids_exhausted() -> NeutronError:
     return NeutronError(409, "TapServiceLimitReached", "Reached the maximum quota for Tap Services")
 
 
+def mirror_slots_exhausted() -> NeutronError:
+    return NeutronError(409, "TapFlowLimitReached", "Reached the maximum quota for Tap Flows")
+
+
 def method_not_allowed() -> NeutronError:
     return NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for this resource.")

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
+from opentap.datapath.base import SLOTS
 from opentap.db.models import Base
 
 from . import errors
@@ -64,8 +65,9 @@ def render(res: Resource, row: Any) -> dict[str, Any]:
 
 
 class TaasStore:
-    def __init__(self, tap_ids: tuple[int, int] = (1, 4094)) -> None:
+    def __init__(self, tap_ids: tuple[int, int] = (1, 4094), pending_delete: bool = False) -> None:
         self.tap_ids = tap_ids
+        self.pending_delete = pending_delete  # a datapath runs: a tap flow's row goes once its rules are gone
 
     # --- reads -----------------------------------------------------------------------------------------------
     def rows(self, s: Session, res: Resource, who: Principal) -> list[Any]:
@@ -90,13 +92,15 @@ class TaasStore:
             values["binding_host_id"] = socket.gethostname()
         elif res is TAP_SERVICES:
             self._own_port(s, item["port_id"], item["project_id"], who)
-            values.update(status="DOWN", tap_id=self._free_tap_id(s))
+            values.update(status="DOWN", tap_id=self._free_number(s, TABLES["tap_services"].c.tap_id,
+                                                                  *self.tap_ids, errors.tap_ids_exhausted))
         elif res is TAP_FLOWS:
             service = self.row(s, TAP_SERVICES, item["tap_service_id"], who)
             if service.project_id != item["project_id"]:
                 raise errors.tap_service_not_owned()
             self._own_port(s, item["source_port"], item["project_id"], who)
-            values.update(status="DOWN")
+            values.update(status="DOWN", slot=self._free_number(s, TABLES["tap_flows"].c.slot, 0, SLOTS - 1,
+                                                                errors.mirror_slots_exhausted))
         s.execute(sa.insert(TABLES[res.collection]).values(**values))
         return render(res, self.row(s, res, values["id"], who))
 
@@ -118,6 +122,9 @@ class TaasStore:
             s.execute(sa.delete(services).where(services.c.port_id == obj_id))
         elif res is TAP_SERVICES:
             s.execute(sa.delete(flows).where(flows.c.tap_service_id == obj_id))
+        elif res is TAP_FLOWS and self.pending_delete:
+            s.execute(sa.update(flows).where(flows.c.id == obj_id).values(status="PENDING_DELETE"))
+            return
         table = TABLES[res.collection]
         s.execute(sa.delete(table).where(table.c.id == obj_id))
 
@@ -126,10 +133,11 @@ class TaasStore:
         if port.project_id != project:
             raise errors.port_not_owned()
 
-    def _free_tap_id(self, s: Session) -> int:
-        low, high = self.tap_ids
-        used = {r[0] for r in s.execute(sa.select(TABLES["tap_services"].c.tap_id))}
-        for tap_id in range(low, high + 1):
-            if tap_id not in used:
-                return tap_id
-        raise errors.tap_ids_exhausted()
+    def _free_number(self, s: Session, column: sa.Column, low: int, high: int,
+                     exhausted: Callable[[], errors.NeutronError]) -> int:
+        """The lowest number in low..high that no row has in column (tap ids, mirror slots)."""
+        used = {r[0] for r in s.execute(sa.select(column))}
+        for number in range(low, high + 1):
+            if number not in used:
+                return number
+        raise exhausted()
