@@ -3,17 +3,21 @@ receives (IN) or both, through filters the driver installs on A's host-side veth
 
 from __future__ import annotations
 
+import csv
+import io
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 
 from opentap.capture import pcapfile
 from opentap.datapath.base import Mirror
 from opentap.datapath.tc import TcDriver
 
+from .conftest import wait_state
 from .netns import A_IP, B_IP, Lan, ip, sysctl
 
 pytestmark = pytest.mark.root
@@ -95,37 +99,62 @@ def test_two_mirrors_and_foreign_rules(lan: Lan, monitor: tuple[str, str], drive
     assert "pref 7 " in shown and "mirred" not in shown
 
 
+ALICE = {"X-Auth-Token": "tok-alice"}
+
+
+def make_port(api: TestClient, name: str, iface: str) -> str:
+    r = api.post("/v2.0/ports", headers={"X-Auth-Token": "tok-admin"}, json={"port": {
+        "project_id": "alice", "name": name, "port_security_enabled": False, "binding:profile": {"interface": iface}}})
+    return r.json()["port"]["id"]
+
+
+def wait_status(api: TestClient, kind: str, obj_id: str, wanted: str) -> dict:
+    deadline = time.monotonic() + 3
+    while (obj := api.get(f"/v2.0/taas/{kind}/{obj_id}", headers=ALICE).json()[kind[:-1]])["status"] != wanted:
+        assert time.monotonic() < deadline, obj
+        time.sleep(0.05)
+    return obj
+
+
+def create(api: TestClient, kind: str, **attrs: object) -> dict:
+    r = api.post(f"/v2.0/taas/{kind}", headers=ALICE, json={kind[:-1]: attrs})
+    assert r.status_code == 201, r.text
+    return r.json()[kind[:-1]]
+
+
 def test_tap_flows_through_the_api(make_client, lan: Lan, monitor: tuple[str, str], tmp_path: Path) -> None:  # noqa: ANN001
     """The seed's workflow: a port for the monitoring machine, a tap service on it, a tap flow from A's port."""
     ns, host = monitor
     api = make_client()
-    admin, alice = {"X-Auth-Token": "tok-admin"}, {"X-Auth-Token": "tok-alice"}
-
-    def port(name: str, iface: str) -> str:
-        r = api.post("/v2.0/ports", headers=admin, json={"port": {"project_id": "alice", "name": name,
-                                                                  "port_security_enabled": False,
-                                                                  "binding:profile": {"interface": iface}}})
-        return r.json()["port"]["id"]
-
-    def status(kind: str, obj_id: str, wanted: str) -> dict:
-        deadline = time.monotonic() + 3
-        while (obj := api.get(f"/v2.0/taas/{kind}/{obj_id}", headers=alice).json()[kind[:-1]])["status"] != wanted:
-            assert time.monotonic() < deadline, obj
-            time.sleep(0.05)
-        return obj
-
-    m, a, gone = port("monitor", host), port("a", lan.ha), port("gone", "nosuch0")
-    ts = api.post("/v2.0/taas/tap_services", headers=alice, json={"tap_service": {"port_id": m}}).json()["tap_service"]
-    r = api.post("/v2.0/taas/tap_flows", headers=alice, json={"tap_flow": {
-        "tap_service_id": ts["id"], "source_port": a, "direction": "BOTH"}})
-    assert r.status_code == 201 and r.json()["tap_flow"]["status"] == "DOWN"
-    tf = r.json()["tap_flow"]
-    status("tap_flows", tf["id"], "ACTIVE")
-    status("tap_services", ts["id"], "ACTIVE")
+    m, a, gone = make_port(api, "monitor", host), make_port(api, "a", lan.ha), make_port(api, "gone", "nosuch0")
+    ts = create(api, "tap_services", port_id=m)
+    tf = create(api, "tap_flows", tap_service_id=ts["id"], source_port=a, direction="BOTH")
+    assert tf["status"] == "DOWN"
+    wait_status(api, "tap_flows", tf["id"], "ACTIVE")
+    wait_status(api, "tap_services", ts["id"], "ACTIVE")
     assert mirrored(lan, ns, tmp_path) == {A_IP: 20, B_IP: 30}
-    broken = api.post("/v2.0/taas/tap_flows", headers=alice, json={"tap_flow": {
-        "tap_service_id": ts["id"], "source_port": gone, "direction": "IN"}}).json()["tap_flow"]
-    status("tap_flows", broken["id"], "ERROR")  # its interface does not exist
-    assert api.delete(f"/v2.0/taas/tap_flows/{tf['id']}", headers=alice).status_code == 204
-    assert api.get(f"/v2.0/taas/tap_flows/{tf['id']}", headers=alice).status_code == 404  # rules gone, then row
+    broken = create(api, "tap_flows", tap_service_id=ts["id"], source_port=gone, direction="IN")
+    wait_status(api, "tap_flows", broken["id"], "ERROR")  # its interface does not exist
+    assert api.delete(f"/v2.0/taas/tap_flows/{tf['id']}", headers=ALICE).status_code == 204
+    assert api.get(f"/v2.0/taas/tap_flows/{tf['id']}", headers=ALICE).status_code == 404  # rules gone, then row
     assert mirrored(lan, ns, tmp_path) == {A_IP: 0, B_IP: 0}
+
+
+def test_netflow_capture_on_a_tap_service(make_client, lan: Lan, monitor: tuple[str, str]) -> None:  # noqa: ANN001
+    """The OpenTap loop: a tenant captures at its tap service, and gets A's flows (OUT: what A sends) only."""
+    _ns, host = monitor
+    api = make_client()
+    ts = create(api, "tap_services", name="watch", port_id=make_port(api, "monitor", host))
+    tf = create(api, "tap_flows", tap_service_id=ts["id"], source_port=make_port(api, "a", lan.ha), direction="OUT")
+    wait_status(api, "tap_flows", tf["id"], "ACTIVE")
+    now = time.time()
+    r = api.get("/capture/netflow", headers=ALICE, params={"start": now, "stop": now + 3, "observationpt": "watch"})
+    assert r.status_code == 200, r.text
+    cid = r.json()["id"]
+    wait_state(api, cid, ("running",), token="tok-alice")
+    lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 64)
+    lan.run(lan.ns_b, "udp", A_IP, 5001, 30, 64)
+    assert wait_state(api, cid, ("complete",), timeout=20, token="tok-alice")["state"] == "complete"
+    rows = list(csv.DictReader(io.StringIO(api.get("/retrieve", headers=ALICE, params={"id": cid}).text)))[:-3]
+    udp = [r for r in rows if r["pr"] == "UDP"]
+    assert {r["sa"] for r in rows} == {A_IP} and sum(int(r["ipkt"]) for r in udp) == 20

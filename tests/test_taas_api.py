@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable
 
@@ -197,3 +198,15 @@ def test_tap_ids_run_out(make_client: Callable[..., TestClient]) -> None:
     assert len({service(api, p["id"])["id"] for _ in range(2)}) == 2
     error(api.post(SERVICES, headers=ALICE, json={"tap_service": {"port_id": p["id"]}}), 409,
           "TapServiceLimitReached")
+
+
+def test_tap_services_are_observation_points_of_their_project(api: TestClient) -> None:
+    ts = service(api, port(api, iface="lo")["id"], name="mon")
+    names = lambda who: set(api.get("/capabilities", headers=who).json()["network_observation_pts"])  # noqa: E731
+    assert {"mon", ts["id"]} <= names(ALICE) and not {"mon", ts["id"]} & names(BOB)
+    now = int(time.time())
+    window = {"start": now + 300, "stop": now + 310}
+    r = api.get("/capture/ethernet", headers=BOB, params={**window, "observationpt": "mon"})
+    assert r.status_code == 400 and "unknown observation point 'mon'" in r.json()["msg"]
+    r = api.get("/capture/ethernet", headers=ALICE, params={**window, "observationPt": ts["id"]})
+    assert r.status_code == 200 and r.json()["state"] == "scheduled", r.text

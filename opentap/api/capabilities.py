@@ -10,6 +10,7 @@ from opentap import __version__
 from opentap.auth import Principal
 from opentap.capture.types import REGISTRY
 
+from . import captures
 from .deps import Device, device, principal
 from .neutron import neutron_version
 
@@ -21,7 +22,7 @@ router = APIRouter(tags=["capabilities"])
 def capabilities(request: Request, dev: Device = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
     cfg = dev.cfg
-    points = [p for p in cfg.observation_points.values() if p.usable_by(who.project, who.is_admin)]
+    points = [p for p in captures.points(dev).values() if p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
     default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
     return {

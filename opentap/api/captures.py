@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict
 
 from opentap.auth import Principal
 from opentap.capture import requests
+from opentap.config import ObservationPoint
 from opentap.db.models import ACTIVE_STATES, Capture
+from opentap.taas.store import observation_points
 
 from .deps import Device, device, principal
 from .errors import ApiError
@@ -44,8 +46,14 @@ def visible(dev: Device, who: Principal, capture_id: str) -> Capture:
     return cap
 
 
+def points(dev: Device) -> dict[str, ObservationPoint]:
+    """The config's observation points, then every tap service's (a config name wins a clash)."""
+    with dev.sessions() as s:
+        return observation_points(s) | dev.cfg.observation_points
+
+
 def _schedule(dev: Device, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    plan = requests.check(dev.cfg, who, type_name, params)
+    plan = requests.check(dev.cfg, who, type_name, params, points=points(dev))
     cap = dev.engine.call(lambda s: dev.engine.create(s, plan, who.project))
     return {"status": "success", "msg": plan.msg, **describe(cap, who)}
 

@@ -68,21 +68,24 @@ def _bool_option(name: str, value: Any) -> bool:
     return text in ("true", "1", "yes")
 
 
-def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None) -> ObservationPoint:
+def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None,
+                  points: dict[str, ObservationPoint]) -> ObservationPoint:
     if name in (None, "", "0"):
         if cfg.default_observation_point is None:
             raise RequestError(400, "this device has no default observation point; name one")
         name = cfg.default_observation_point
-    point = cfg.observation_points.get(name)
+    point = points.get(name)
     # A point the caller may not use is reported exactly like one that does not exist.
     if point is None or not point.usable_by(who.project, who.is_admin):
-        usable = sorted(p.name for p in cfg.observation_points.values() if p.usable_by(who.project, who.is_admin))
+        usable = sorted(p.name for p in points.values() if p.usable_by(who.project, who.is_admin))
         raise RequestError(400, f"unknown observation point '{name}' (available: {', '.join(usable) or 'none'})")
     return point
 
 
-def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], now: float | None = None) -> Plan:
-    """Validate a request from GET /capture/{type} or POST /captures. Raises RequestError."""
+def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], now: float | None = None,
+          points: dict[str, ObservationPoint] | None = None) -> Plan:
+    """Validate a request from GET /capture/{type} or POST /captures. Raises RequestError. points: where one
+    may capture (default: the config's; the API adds the tap services)."""
     if not who.can_write:
         raise RequestError(403, "your role may read captures but not start them (needs member or admin)")
     ctype = REGISTRY.get(type_name)
@@ -92,7 +95,8 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     if lower not in (None, "") and camel not in (None, "") and str(lower) != str(camel):
         raise RequestError(400, "'observationpt' and 'observationPt' name different points; give one")
     point_name = lower if lower not in (None, "") else camel
-    point = resolve_point(cfg, who, ctype.point_kind, None if point_name is None else str(point_name))
+    point = resolve_point(cfg, who, ctype.point_kind, None if point_name is None else str(point_name),
+                          cfg.observation_points if points is None else points)
 
     now = time.time() if now is None else now
     start, stop = _time("start", params.get("start")), _time("stop", params.get("stop"))

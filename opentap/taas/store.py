@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
+from opentap.config import ObservationPoint
 from opentap.datapath.base import SLOTS
 from opentap.db.models import Base
 
@@ -53,6 +54,20 @@ def interface_state(name: str) -> tuple[str, str]:
     except (OSError, ValueError):
         return "", "DOWN"
     return mac, "ACTIVE" if up else "DOWN"
+
+
+def observation_points(s: Session) -> dict[str, ObservationPoint]:
+    """Every tap service as an observation point on its port's interface, for its project only: by id, and by
+    name when it has one (a capture there records what the tap service receives)."""
+    services, ports = TABLES["tap_services"], TABLES["ports"]
+    rows = s.execute(sa.select(services.c.id, services.c.name, services.c.project_id, ports.c.binding_profile)
+                     .join(ports, ports.c.id == services.c.port_id))
+    points: dict[str, ObservationPoint] = {}
+    for ts_id, name, project, profile in rows:
+        for key in (ts_id, name):
+            if key:
+                points.setdefault(key, ObservationPoint(key, profile["interface"], (project,)))
+    return points
 
 
 def render(res: Resource, row: Any) -> dict[str, Any]:
