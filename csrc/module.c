@@ -19,22 +19,24 @@ static uint32_t u32(const unsigned char *p, int big_endian) {
     return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
 }
 
-/* walk(buf, start, big_endian, max_caplen) -> (offsets, end, need, bad_caplen): the one sequential step of
-reading pcap data (each record's length gives the next one's offset). offsets: native int64 offsets of the
-whole records in buf[start:]; end: just past the last of them; need: how many bytes the partial record after
-it still lacks (0 when even its header is incomplete); bad_caplen: a caplen above max_caplen found at end
-(we are not at a record boundary: the file is corrupt), else 0. */
+/* walk(buf, big_endian, max_caplen) -> (offsets, end, need, bad_caplen, captured, wire): the one sequential
+step of reading pcap data (each record's length gives the next one's offset). offsets: native int64 offsets of
+the whole records in buf; end: just past the last of them; need: how many bytes the partial record after it
+still lacks (0 when even its header is incomplete); bad_caplen: a caplen above max_caplen found at end (we are
+not at a record boundary: the file is corrupt), else 0; captured, wire: the sums of the records' caplen and
+orig_len. */
 static PyObject *walk(PyObject *self, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t start, need = 0;
+    Py_ssize_t need = 0, pos = 0, count = 0;
     int big_endian;
     unsigned long max_caplen, bad_caplen = 0;
-    if (!PyArg_ParseTuple(args, "y*npk", &view, &start, &big_endian, &max_caplen))
+    unsigned long long captured = 0, wire = 0;
+    if (!PyArg_ParseTuple(args, "y*pk", &view, &big_endian, &max_caplen))
         return NULL;
     const unsigned char *data = view.buf;
-    Py_ssize_t n = view.len, pos = start < 0 ? 0 : start, count = 0;
+    Py_ssize_t n = view.len;
     Py_BEGIN_ALLOW_THREADS /* the loops below touch no Python object: let the API threads run */
-    for (Py_ssize_t at = pos; at + 16 <= n;) { /* count first: one allocation of the exact size */
+    for (Py_ssize_t at = 0; at + 16 <= n;) { /* count first: one allocation of the exact size */
         uint32_t caplen = u32(data + at + 8, big_endian);
         if (caplen > max_caplen || at + 16 + (Py_ssize_t)caplen > n)
             break;
@@ -49,8 +51,11 @@ static PyObject *walk(PyObject *self, PyObject *args) {
     }
     int64_t *offsets = (int64_t *)PyBytes_AS_STRING(packed);
     for (Py_ssize_t i = 0; i < count; i++) {
+        uint32_t caplen = u32(data + pos + 8, big_endian);
         offsets[i] = pos;
-        pos += 16 + u32(data + pos + 8, big_endian);
+        captured += caplen;
+        wire += u32(data + pos + 12, big_endian);
+        pos += 16 + caplen;
     }
     if (pos + 16 <= n) {
         uint32_t caplen = u32(data + pos + 8, big_endian);
@@ -60,7 +65,7 @@ static PyObject *walk(PyObject *self, PyObject *args) {
             need = pos + 16 + (Py_ssize_t)caplen - n;
     }
     PyBuffer_Release(&view);
-    return Py_BuildValue("Nnnk", packed, pos, need, bad_caplen);
+    return Py_BuildValue("NnnkKK", packed, pos, need, bad_caplen, captured, wire);
 }
 
 typedef struct {
@@ -68,7 +73,7 @@ typedef struct {
     int busy; /* feed runs without the GIL: no other call may touch the table meanwhile */
     int64_t until_ns;
     long long clock;
-    long long packets, ip_packets, ip_bytes, non_ip_packets, non_ip_bytes, fragments, first_ns, last_ns;
+    long long packets, ip_packets, ip_bytes, non_ip_packets, non_ip_bytes, fragments, first_ns;
 } Meter;
 
 static int Meter_init(Meter *self, PyObject *args, PyObject *kwds) {
@@ -138,7 +143,7 @@ static PyObject *Meter_feed(Meter *self, PyObject *args) {
         if (self->first_ns == 0 || ts < self->first_ns)
             self->first_ns = ts;
         if (ts > self->clock)
-            self->clock = self->last_ns = ts;
+            self->clock = ts; /* also the metered span's end */
         if (!p.is_ip) {
             self->non_ip_packets++;
             self->non_ip_bytes += wire;
@@ -205,7 +210,7 @@ static PyObject *Meter_stats(Meter *self, PyObject *unused) {
     return Py_BuildValue("{sLsLsLsLsLsLsLsLsLsn}", "packets", self->packets, "ip_packets", self->ip_packets,
                          "ip_bytes", self->ip_bytes, "non_ip_packets", self->non_ip_packets, "non_ip_bytes",
                          self->non_ip_bytes, "fragments", self->fragments, "first_ns", self->first_ns, "last_ns",
-                         self->last_ns, "clock", self->clock, "open_flows",
+                         self->clock, "clock", self->clock, "open_flows",
                          (Py_ssize_t)self->table.count);
 }
 
@@ -269,7 +274,8 @@ static PyObject *csv(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef functions[] = {
-    {"walk", walk, METH_VARARGS, "walk(buf, start, big_endian, max_caplen) -> (offsets, end, need, bad_caplen)"},
+    {"walk", walk, METH_VARARGS,
+     "walk(buf, big_endian, max_caplen) -> (offsets, end, need, bad_caplen, captured, wire)"},
     {"csv", csv, METH_VARARGS, "csv(records, proto_names, written) -> str"},
     {NULL, NULL, 0, NULL},
 };

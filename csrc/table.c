@@ -103,7 +103,7 @@ int fm_table_add(fm_table *t, const fm_packet *p) {
     if (t->count * 2 >= t->capacity && grow(t) != 0)
         return -1;
     fm_flow *f = find(t->slots, t->capacity, &p->key);
-    if (f->used && (f->ended || over(t, f, p->ts))) {
+    if (f->used && over(t, f, p->ts)) { /* (a FIN/RST already took its flow out of the table) */
         if (finish(t, f) != 0)
             return -1;
         f->used = 0; /* the slot is reused at once for the same key: no need to move the probe run */

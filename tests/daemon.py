@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
-from .conftest import headers
+from .conftest import headers, write_config
 
 
 def free_port() -> int:
@@ -64,3 +66,14 @@ class Daemon:
             assert time.monotonic() < deadline, cap
             time.sleep(0.05)
         return cap
+
+
+@contextmanager
+def running(directory: Path, **settings: object) -> Iterator[Daemon]:
+    """A daemon on a config in directory (observation point "lo"), stopped on leaving."""
+    d = Daemon(write_config(directory, {"lo": "lo"}, **settings))
+    d.start()
+    try:
+        yield d
+    finally:
+        d.stop()

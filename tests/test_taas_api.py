@@ -181,6 +181,8 @@ def test_fields_filters_sorting_and_pages(api: TestClient) -> None:
     back = {link["rel"]: link["href"] for link in second.json()["tap_services_links"]}["previous"]
     assert names(api.get(back.replace("http://testserver", ""), headers=ALICE)) == ["a", "a", "b"]
     error(api.get(SERVICES, headers=ALICE, params={"limit": "x"}), 400, "HTTPBadRequest", "not an integer")
+    error(api.get(SERVICES, headers=ALICE, params={"limit": 1, "page_reverse": "maybe"}), 400, "HTTPBadRequest",
+          "Invalid input for page_reverse")
 
 
 def test_other_methods_and_discovery(api: TestClient) -> None:
@@ -210,3 +212,8 @@ def test_tap_services_are_observation_points_of_their_project(api: TestClient) -
     assert r.status_code == 400 and "unknown observation point 'mon'" in r.json()["msg"]
     r = api.get("/capture/ethernet", headers=ALICE, params={**window, "observationPt": ts["id"]})
     assert r.status_code == 200 and r.json()["state"] == "scheduled", r.text
+    bobs = service(api, port(api, "bob", iface="eth5")["id"], who=BOB, name="mon")  # the same name elsewhere
+    r = api.get("/capture/ethernet", headers=BOB, params={**window, "observationpt": "mon"})
+    assert r.status_code == 200, r.text  # bob's own "mon", not alice's
+    assert api.get(f"/captures/{r.json()['id']}", headers=ADMIN).json()["capture"]["interface"] == "eth5"
+    assert bobs["id"] in names(BOB) and ts["id"] not in names(BOB)

@@ -13,16 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import write_config
-from .daemon import Daemon
+from .daemon import Daemon, running
 
 
 @pytest.fixture(scope="module")
 def device(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
-    d = Daemon(write_config(tmp_path_factory.mktemp("cli"), {"lo": "lo"}))
-    d.start()
-    yield d
-    d.stop()
+    with running(tmp_path_factory.mktemp("cli")) as d:
+        yield d
 
 
 def cli(device: Daemon, *args: str, token: str = "tok-alice", ok: bool = True) -> str:

@@ -22,7 +22,7 @@ router = APIRouter(tags=["capabilities"])
 def capabilities(request: Request, dev: Device = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
     cfg = dev.cfg
-    points = [p for p in captures.points(dev).values() if p.usable_by(who.project, who.is_admin)]
+    points = [p for p in captures.points(dev, who).values() if p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
     default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
     return {

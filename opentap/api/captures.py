@@ -46,14 +46,14 @@ def visible(dev: Device, who: Principal, capture_id: str) -> Capture:
     return cap
 
 
-def points(dev: Device) -> dict[str, ObservationPoint]:
-    """The config's observation points, then every tap service's (a config name wins a clash)."""
+def points(dev: Device, who: Principal) -> dict[str, ObservationPoint]:
+    """The config's observation points, then the caller's tap services (a config name wins a clash)."""
     with dev.sessions() as s:
-        return observation_points(s) | dev.cfg.observation_points
+        return observation_points(s, who) | dev.cfg.observation_points
 
 
 def _schedule(dev: Device, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    plan = requests.check(dev.cfg, who, type_name, params, points=points(dev))
+    plan = requests.check(dev.cfg, who, type_name, params, points=points(dev, who))
     cap = dev.engine.call(lambda s: dev.engine.create(s, plan, who.project))
     return {"status": "success", "msg": plan.msg, **describe(cap, who)}
 

@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
 from opentap.taas import errors, policy, query, validate
@@ -71,8 +72,7 @@ def _routes(res: Resource) -> None:
         rows = await run_in_threadpool(_run, dev, lambda s: store(request).rows(s, res, who))
         objs = query.filtered(res, [render(res, r) for r in rows], params)
         objs = query.sorted_objs(res, objs, grouped.get("sort_key", []), grouped.get("sort_dir", []))
-        objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(
-            [k for k in grouped])))
+        objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(list(grouped))))
         body: dict[str, Any] = {res.collection: query.selected(objs, grouped.get("fields", []))}
         if links:
             body[f"{res.collection}_links"] = links
@@ -100,10 +100,13 @@ def _routes(res: Resource) -> None:
     async def update(obj_id: str, request: Request, dev: Device = Depends(device),
                      who: Principal = Depends(principal)) -> JSONResponse:
         body = await _body(request)
-        await run_in_threadpool(_run, dev, lambda s: store(request).row(s, res, obj_id, who))  # 404 before 403
-        policy.authorize(res, "update", who)
-        changes = validate.for_update(res, body)
-        obj = await run_in_threadpool(_run, dev, lambda s: store(request).update(s, res, obj_id, changes, who))
+
+        def work(s: Session) -> dict[str, Any]:
+            store(request).row(s, res, obj_id, who)  # another project's object: 404 before any 403
+            policy.authorize(res, "update", who)
+            return store(request).update(s, res, obj_id, validate.for_update(res, body), who)
+
+        obj = await run_in_threadpool(_run, dev, work)
         _poke(request)
         return JSONResponse({res.member: obj})
 
@@ -111,9 +114,12 @@ def _routes(res: Resource) -> None:
                    name=f"delete_{res.member}")
     async def delete(obj_id: str, request: Request, dev: Device = Depends(device),
                      who: Principal = Depends(principal)) -> Response:
-        await run_in_threadpool(_run, dev, lambda s: store(request).row(s, res, obj_id, who))  # 404 before 403
-        policy.authorize(res, "delete", who)
-        await run_in_threadpool(_run, dev, lambda s: store(request).delete(s, res, obj_id, who))
+        def work(s: Session) -> None:
+            store(request).row(s, res, obj_id, who)  # another project's object: 404 before any 403
+            policy.authorize(res, "delete", who)
+            store(request).delete(s, res, obj_id, who)
+
+        await run_in_threadpool(_run, dev, work)
         if request.app.state.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now
             await run_in_threadpool(request.app.state.datapath.run_once)
         return Response(status_code=204)

@@ -29,5 +29,6 @@ class MirrorDriver(Protocol):
     def remove(self, source: str, slot: int) -> None:
         """Remove one mirror's rules from its source interface (nothing else), if they are there."""
 
-    def installed(self) -> dict[tuple[str, int], set[str]]:
-        """Our rules in the kernel: (source interface, slot) -> the hooks that have one ("ingress", "egress")."""
+    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], set[str]]:
+        """Our rules in the kernel (on ifname only, if given): (source interface, slot) -> the hooks that have
+        one ("ingress", "egress")."""

@@ -110,7 +110,8 @@ class Reconciler:
             log.warning("tap flow slot %d: cannot install %s: %s", mirror.slot, mirror, e)
             return "ERROR"
         self.applied[mirror.slot] = mirror
-        return "ACTIVE" if self.driver.installed().get((mirror.source, mirror.slot)) == want else "ERROR"
+        verified = self.driver.installed(mirror.source).get((mirror.source, mirror.slot))  # one interface's dump
+        return "ACTIVE" if verified == want else "ERROR"
 
     def _forget(self, s: Session, flow: Any, source: Any) -> None:
         if source is not None:

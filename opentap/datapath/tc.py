@@ -73,8 +73,11 @@ class TcDriver:
                 if e.code not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
                     raise
 
-    def installed(self) -> dict[tuple[str, int], set[str]]:
-        names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ip.get_links()}
+    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], set[str]]:
+        if ifname is None:
+            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ip.get_links()}
+        else:
+            names = {index: ifname for index in self.ip.link_lookup(ifname=ifname)}
         out: dict[tuple[str, int], set[str]] = {}
         for index, name in names.items():
             for parent_name, parent in HOOKS.items():

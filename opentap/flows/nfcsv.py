@@ -34,15 +34,10 @@ PROTO_NAMES = (  # noqa: SIM905 - a word list reads better than 138 quoted strin
     "IPXIP VRRP PGM 0hop L2TP DDX IATP STP SRP UTI SMP SM PTP ISIS4 FIRE CRTP CRUDP 128 IPLT SPS PIPE SCTP FC 134 "
     "MHEAD UDP-L MPLS"
 ).split()
-FLAG_LETTERS = "CEUAPRSF"  # bit 7 .. bit 0, nfdump's order
 
 
 def proto_name(p: int) -> str:
     return PROTO_NAMES[p] if p < len(PROTO_NAMES) else f"{p:<5d}"
-
-
-def flags_text(flags: int) -> str:
-    return "".join(letter if flags & (0x80 >> i) else "." for i, letter in enumerate(FLAG_LETTERS))
 
 
 _PROTO_TEXT = tuple(proto_name(p) for p in range(256))

@@ -69,7 +69,10 @@ def page(res: Resource, objs: list[dict[str, Any]], params: dict[str, list[str]]
     if limit < 0:
         raise errors.bad_request(f"'{raw_limit}' should be non-negative")
     marker = (params.get("marker") or [None])[-1]
-    reverse = boolean((params.get("page_reverse") or ["false"])[-1]) if params.get("page_reverse") else False
+    try:
+        reverse = boolean(params["page_reverse"][-1]) if params.get("page_reverse") else False
+    except ValueError as e:
+        raise errors.invalid_input("page_reverse", str(e)) from None
     ids = [o["id"] for o in objs]
     if marker is not None and marker not in ids:
         raise errors.not_found(res.not_found[0], res.not_found[1].format(id=marker))

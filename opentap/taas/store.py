@@ -56,12 +56,16 @@ def interface_state(name: str) -> tuple[str, str]:
     return mac, "ACTIVE" if up else "DOWN"
 
 
-def observation_points(s: Session) -> dict[str, ObservationPoint]:
-    """Every tap service as an observation point on its port's interface, for its project only: by id, and by
-    name when it has one (a capture there records what the tap service receives)."""
+def observation_points(s: Session, who: Principal) -> dict[str, ObservationPoint]:
+    """The caller's tap services (an admin's: all) as observation points on their ports' interfaces, by id, and
+    by name when they have one (a capture there records what the tap service receives). Only the caller's, so
+    that another project's tap service of the same name cannot hide the caller's own."""
     services, ports = TABLES["tap_services"], TABLES["ports"]
-    rows = s.execute(sa.select(services.c.id, services.c.name, services.c.project_id, ports.c.binding_profile)
-                     .join(ports, ports.c.id == services.c.port_id))
+    query = (sa.select(services.c.id, services.c.name, services.c.project_id, ports.c.binding_profile)
+             .join(ports, ports.c.id == services.c.port_id).order_by(services.c.created_at))
+    if not who.is_admin:
+        query = query.where(services.c.project_id == who.project)
+    rows = s.execute(query)
     points: dict[str, ObservationPoint] = {}
     for ts_id, name, project, profile in rows:
         for key in (ts_id, name):
