@@ -45,8 +45,9 @@ def network(device: Daemon, token: str) -> Any:
 
 
 def but_status(obj: dict[str, Any]) -> dict[str, Any]:
-    """Without the status, which the datapath changes after a create (a tap service on lo turns ACTIVE)."""
-    return {k: v for k, v in obj.items() if k.lower() != "status"}
+    """Without the status and its reason, which the datapath changes after a create (a tap service on lo turns
+    ACTIVE)."""
+    return {k: v for k, v in obj.items() if k.lower() not in ("status", "status_reason")}
 
 
 def alice_port(device: Daemon, name: str) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -20,6 +21,7 @@ class Mirror:
     target: str
     direction: str  # Neutron's meaning, from the machine behind the port: OUT = what it sends
     host_side: bool = False
+    vlan_filter: str | None = None  # copy only frames whose VLAN id is in e.g. "9,18-27"; None: all frames
 
 
 class MirrorDriver(Protocol):
@@ -29,6 +31,9 @@ class MirrorDriver(Protocol):
     def remove(self, source: str, slot: int) -> None:
         """Remove one mirror's rules from its source interface (nothing else), if they are there."""
 
-    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], set[str]]:
-        """Our rules in the kernel (on ifname only, if given): (source interface, slot) -> the hooks that have
-        one ("ingress", "egress")."""
+    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], Hashable]:
+        """Our rules in the kernel (on ifname only, if given): (source interface, slot) -> a description of
+        what they do, equal to `expected(mirror)` when they do exactly what the mirror asks."""
+
+    def expected(self, mirror: Mirror) -> Hashable:
+        """How `installed` describes a mirror's rules once they are in place."""

@@ -1,6 +1,7 @@
 """The Linux tc datapath: on the source interface a `clsact` qdisc, and per mirror a `u32` match-all filter
-with `mirred egress mirror` to the target interface, on the hook(s) its direction needs. Through netlink
-(pyroute2), never the `tc` command; the kernel copies the packets, never Python.
+with `mirred egress mirror` to the target interface, on the hook(s) its direction needs; a mirror with a VLAN
+filter uses a `bpf` classifier instead (cbpf.py), as u32 cannot see a tag that is only skb metadata. Through
+netlink (pyroute2), never the `tc` command; the kernel copies the packets, never Python.
 
 Hooks, for the usual port (the host end of a VM's tap or a container's veth): clsact *ingress* sees what the
 host receives from the interface, that is what the machine behind it sends (OUT); *egress* what the host sends
@@ -13,6 +14,7 @@ from __future__ import annotations
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
 
+from . import cbpf
 from .base import SLOTS, Mirror
 
 PRIO_BASE = 0xC000  # our priority range: 0xC000..0xFFFE
@@ -30,8 +32,12 @@ def hooks_for(direction: str, host_side: bool) -> set[str]:
     return {"OUT": {sends}, "IN": {receives}, "BOTH": {sends, receives}}[direction]
 
 
+Rule = frozenset[tuple[str, str, int, bytes]]  # per hook: (hook, classifier, target ifindex, bpf program)
+
+
 class TcDriver:
     def __init__(self) -> None:
+        cbpf.register()
         self.ip = IPRoute()
 
     def close(self) -> None:
@@ -53,10 +59,18 @@ class TcDriver:
             if e.code != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
                 raise
         self.remove(mirror.source, mirror.slot)  # idempotent, and a changed target replaces the old rule
+        action = [{"kind": "mirred", "direction": "egress", "action": "mirror", "ifindex": target}]
         for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
-            self.ip.tc("add-filter", "u32", source, parent=HOOKS[hook], prio=PRIO_BASE + mirror.slot,
-                       protocol=ETH_P_ALL, target=0x10001, keys=["0x0/0x0+0"],
-                       action=[{"kind": "mirred", "direction": "egress", "action": "mirror", "ifindex": target}])
+            common = {"parent": HOOKS[hook], "prio": PRIO_BASE + mirror.slot, "protocol": ETH_P_ALL, "action": action}
+            if mirror.vlan_filter is None:
+                self.ip.tc("add-filter", "u32", source, target=0x10001, keys=["0x0/0x0+0"], **common)
+            else:
+                self.ip.tc("add-filter", "bpf", source, ops=cbpf.program(mirror.vlan_filter), **common)
+
+    def expected(self, mirror: Mirror) -> Rule:
+        target = self._index(mirror.target)
+        kind, ops = ("u32", b"") if mirror.vlan_filter is None else ("bpf", cbpf.program(mirror.vlan_filter))
+        return frozenset((hook, kind, target, ops) for hook in hooks_for(mirror.direction, mirror.host_side))
 
     def remove(self, source: str, slot: int) -> None:
         try:
@@ -64,29 +78,49 @@ class TcDriver:
         except InterfaceMissing:
             return  # the interface took its filters with it
         for parent in HOOKS.values():
-            try:
-                # kind, protocol and prio must all be given: the request's priority is built from them, and
-                # without it the kernel would delete every filter on the hook (target/keys are ignored)
-                self.ip.tc("del-filter", "u32", index, parent=parent, prio=PRIO_BASE + slot, protocol=ETH_P_ALL,
-                           target=0x10001, keys=[])
-            except NetlinkError as e:
-                if e.code not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
-                    raise
+            for kind in ("u32", "bpf"):  # the kernel refuses (EINVAL) a kind that is not the one at that priority
+                try:
+                    # kind, protocol and prio must all be given: pyroute2 builds the request's priority from
+                    # them, and with priority 0 the kernel would delete every filter on the hook
+                    self.ip.tc("del-filter", kind, index, parent=parent, prio=PRIO_BASE + slot, protocol=ETH_P_ALL,
+                               **({"target": 0x10001, "keys": []} if kind == "u32" else {}))
+                except NetlinkError as e:
+                    if e.code not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
+                        raise
 
-    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], set[str]]:
+    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], Rule]:
         if ifname is None:
             names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ip.get_links()}
         else:
             names = {index: ifname for index in self.ip.link_lookup(ifname=ifname)}
-        out: dict[tuple[str, int], set[str]] = {}
+        out: dict[tuple[str, int], set[tuple[str, str, int, bytes]]] = {}
         for index, name in names.items():
-            for parent_name, parent in HOOKS.items():
+            for hook, parent in HOOKS.items():
                 try:
                     filters = self.ip.get_filters(index, parent=parent)
                 except NetlinkError:
                     continue  # no clsact qdisc here
                 for f in filters:
                     prio = f["info"] >> 16
-                    if f["parent"] == parent and PRIO_BASE <= prio < PRIO_BASE + SLOTS and f["handle"]:
-                        out.setdefault((name, prio - PRIO_BASE), set()).add(parent_name)
-        return out
+                    if f["parent"] != parent or not PRIO_BASE <= prio < PRIO_BASE + SLOTS:
+                        continue
+                    rules = out.setdefault((name, prio - PRIO_BASE), set())
+                    if (rule := _describe(hook, f)) is not None:
+                        rules.add(rule)
+        return {key: frozenset(rules) for key, rules in out.items()}
+
+
+def _describe(hook: str, f: dict) -> tuple[str, str, int, bytes] | None:
+    """One dumped filter as (hook, classifier, mirred target, bpf program); None for u32's hash-table entry
+    (node 0), which the kernel adds beside every u32 filter."""
+    kind, options = f.get_attr("TCA_KIND"), f.get_attr("TCA_OPTIONS")
+    if options is None or (kind == "u32" and not f["handle"] & 0xFFF):
+        return None
+    actions = options.get_attr("TCA_U32_ACT" if kind == "u32" else "TCA_BPF_ACT")
+    target = -1  # no mirred action at all: not a rule of ours as it should be
+    for act in actions.get("attrs", []) if actions else []:
+        parms = act[1].get_attr("TCA_ACT_OPTIONS")
+        if act[1].get_attr("TCA_ACT_KIND") == "mirred" and parms is not None:
+            target = parms.get_attr("TCA_MIRRED_PARMS")["ifindex"]
+    ops = options.get_attr("TCA_BPF_OPS") or b"" if kind == "bpf" else b""
+    return hook, kind, target, ops

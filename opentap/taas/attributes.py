@@ -54,20 +54,40 @@ def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
     return check
 
 
-_VLAN_FILTER = re.compile(r"^\d+(-\d+)?(,\d+(-\d+)?)*$")
+_VLAN_FILTER = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")  # ASCII digits only; fullmatch
+
+
+def _vlan_pairs(text: str) -> list[tuple[int, int]]:
+    pairs = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        pairs.append((int(low), int(high or low)))
+    return pairs
+
+
+def vlan_ranges(text: str) -> list[tuple[int, int]]:
+    """The ids of a valid filter like "9,18-27,20" as sorted, merged (low, high) ranges."""
+    ranges: list[tuple[int, int]] = []
+    for low, high in sorted(_vlan_pairs(text)):
+        if ranges and low <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], high))
+        else:
+            ranges.append((low, high))
+    return ranges
 
 
 def vlan_filter(value: Any) -> str | None:
     """null, or VLAN ids and ranges like "9,18-27", each id 0-4095 and each range low-high."""
     if value is None:
         return None
-    if not isinstance(value, str) or not _VLAN_FILTER.match(value):
+    if isinstance(value, str) and len(value) > 1024:  # Neutron's column size; keeps the kernel program short
+        raise ValueError(f"'{value[:40]}...' exceeds maximum length of 1024")
+    if not isinstance(value, str) or not _VLAN_FILTER.fullmatch(value):
         raise ValueError(f"'{value}' is not a valid VLAN filter (ids and ranges like 9,18-27)")
-    for part in value.split(","):
-        low, _, high = part.partition("-")
-        lo, hi = int(low), int(high or low)
-        if hi > 4095 or lo > hi:
-            raise ValueError(f"'{part}' is not a VLAN id or range within 0-4095")
+    for low, high in _vlan_pairs(value):
+        if high > 4095 or low > high:
+            shown = str(low) if low == high else f"{low}-{high}"
+            raise ValueError(f"'{shown}' is not a VLAN id or range within 0-4095")
     return value
 
 
@@ -155,6 +175,7 @@ TAP_FLOWS = Resource(
         Attr("source_port", uuid_value, "uuid", allow_post=True),
         Attr("direction", one_of(DIRECTIONS), "direction", allow_post=True),
         Attr("status", string(16), "status"),
+        Attr("status_reason", string(255), "name"),  # ours, not Neutron's: why the flow is in ERROR
         Attr("vlan_filter", vlan_filter, "vlan_filter", allow_post=True, default=None),
         Attr("slot", int, "int", visible=False),  # the datapath's number for this flow's rules
     ))
