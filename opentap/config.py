@@ -21,7 +21,7 @@ KNOWN_KEYS = {
     "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
-    "tap_id_range",
+    "tap_id_range", "ssh_keys",
 }
 
 
@@ -50,6 +50,14 @@ class Token:
     roles: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class SshKey:
+    """An SSH key allowed to run `opentap invoke --key NAME` (its authorized_keys line says which name)."""
+    name: str
+    project: str
+    roles: tuple[str, ...]
+
+
 @dataclass
 class Config:
     path: Path
@@ -66,6 +74,7 @@ class Config:
     observation_points: dict[str, ObservationPoint] = field(default_factory=dict)
     auth: str = "token"
     tokens: list[Token] = field(default_factory=list)
+    ssh_keys: dict[str, SshKey] = field(default_factory=dict)
     capture_buffer_kib: int = 32768
     chunk_mb: int = 64
     gc_interval_seconds: float = 30
@@ -196,6 +205,7 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         database_url=db_url, auth=auth, legacy_format=legacy,
         observation_points=_points(path, raw.get("observation_points", {})),
         tokens=_tokens(path, raw.get("tokens", [])),
+        ssh_keys={k.name: k for k in _ssh_keys(path, raw.get("ssh_keys", []))},
     )
     for key, integer in (("retention_minutes", False), ("capture_length_limit", False),
                          ("max_concurrent_captures", True), ("disk_quota_mb", False),
@@ -244,20 +254,40 @@ def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
     return points
 
 
-def _tokens(path: Path, raw: object) -> list[Token]:
+def _tables(path: Path, key: str, raw: object) -> list[tuple[str, dict]]:
     if not isinstance(raw, list):
-        raise ConfigError(path, "tokens", "must be an array of tables ([[tokens]])")
-    tokens = []
+        raise ConfigError(path, key, f"must be an array of tables ([[{key}]])")
     for i, t in enumerate(raw):
-        key = f"tokens[{i}]"
         if not isinstance(t, dict):
-            raise ConfigError(path, key, "must be a table")
-        digest, project, roles = t.get("sha256"), t.get("project"), t.get("roles")
+            raise ConfigError(path, f"{key}[{i}]", "must be a table")
+    return [(f"{key}[{i}]", t) for i, t in enumerate(raw)]
+
+
+def _grant(path: Path, key: str, t: dict) -> tuple[str, tuple[str, ...]]:
+    """The project and roles a token or an SSH key acts as."""
+    project, roles = t.get("project"), t.get("roles")
+    if not isinstance(project, str) or not NAME_RE.match(project):
+        raise ConfigError(path, key + ".project", "must be a project id (letters, digits, '_', '.', '-')")
+    if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
+        raise ConfigError(path, key + ".roles", f"must be a non-empty list of {', '.join(ROLES)}")
+    return project, tuple(roles)
+
+
+def _tokens(path: Path, raw: object) -> list[Token]:
+    tokens = []
+    for key, t in _tables(path, "tokens", raw):
+        digest = t.get("sha256")
         if not isinstance(digest, str) or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise ConfigError(path, key + ".sha256", "must be the 64-hex-digit SHA-256 of the token")
-        if not isinstance(project, str) or not NAME_RE.match(project):
-            raise ConfigError(path, key + ".project", "must be a project id (letters, digits, '_', '.', '-')")
-        if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
-            raise ConfigError(path, key + ".roles", f"must be a non-empty list of {', '.join(ROLES)}")
-        tokens.append(Token(digest, project, tuple(roles)))
+        tokens.append(Token(digest, *_grant(path, key, t)))
     return tokens
+
+
+def _ssh_keys(path: Path, raw: object) -> list[SshKey]:
+    keys = []
+    for key, t in _tables(path, "ssh_keys", raw):
+        name = t.get("name")
+        if not isinstance(name, str) or not NAME_RE.match(name):
+            raise ConfigError(path, key + ".name", "must be a name (letters, digits, '_', '.', '-')")
+        keys.append(SshKey(name, *_grant(path, key, t)))
+    return keys

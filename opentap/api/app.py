@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from opentap import __version__
+from opentap import __version__, auth
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 from opentap.datapath.reconcile import Reconciler, has_net_admin
@@ -37,6 +37,7 @@ def _datapath(sessions: sessionmaker) -> Reconciler | None:
 
 def create_app(cfg: Config) -> FastAPI:
     cfg.data_dir.mkdir(parents=True, exist_ok=True)
+    auth.invoke_secret(cfg, create=True)  # for `opentap invoke`, the SSH forced command
     db = make_engine(cfg.database_url)
     migrate(db)
     sessions = make_sessionmaker(db)

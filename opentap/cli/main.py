@@ -120,8 +120,9 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
     flows.set_defaults(fn=_flows)
 
-    from opentap.cli import taas  # tap-service-*, tap-flow-*, port-*: options from the attribute declarations
+    from opentap.cli import invoke, taas  # taas: tap-service-*, tap-flow-*, port-*, from the declarations
 
+    invoke.add_command(sub)
     taas.add_commands(sub)
     return p
 
