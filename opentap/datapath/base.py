@@ -31,9 +31,9 @@ class MirrorDriver(Protocol):
     def remove(self, source: str, slot: int) -> None:
         """Remove one mirror's rules from its source interface (nothing else), if they are there."""
 
-    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], Hashable]:
-        """Our rules in the kernel (on ifname only, if given): (source interface, slot) -> a description of
-        what they do, equal to `expected(mirror)` when they do exactly what the mirror asks."""
+    def installed(self, ifname: str, slot: int | None = None) -> dict[tuple[str, int], Hashable]:
+        """Our rules on an interface (one mirror's only, if slot is given): (interface, slot) -> a description
+        of what they do, equal to `expected(mirror)` when they do exactly what the mirror asks."""
 
     def expected(self, mirror: Mirror) -> Hashable:
         """How `installed` describes a mirror's rules once they are in place."""

@@ -10,7 +10,9 @@ interface exists and is up. Passes run periodically, on link events, and wheneve
 from __future__ import annotations
 
 import logging
+import os
 import threading
+import time
 from collections.abc import Hashable
 from pathlib import Path
 from typing import Any
@@ -39,14 +41,18 @@ def has_net_admin() -> bool:
 
 
 class Reconciler:
-    def __init__(self, sessions: sessionmaker, driver: MirrorDriver, period: float = 1.0) -> None:
-        self.sessions, self.driver, self.period = sessions, driver, period
+    def __init__(self, sessions: sessionmaker, driver: MirrorDriver, period: float = 1.0,
+                 full_period: float = 10.0) -> None:
+        self.sessions, self.driver = sessions, driver
+        self.period, self.full_period = period, full_period
         self.applied: dict[int, Mirror] = {}  # slot -> what we last installed (or found installed)
         self.drift = 0  # times the kernel was found not as we left it (rules changed, gone, or unwanted)
-        self._poke, self._stop = threading.Event(), threading.Event()
+        self._poke, self._stop, self._links_changed = threading.Event(), threading.Event(), threading.Event()
         self._lock = threading.Lock()  # one pass at a time: the thread's, or the API's on a delete
         self._thread: threading.Thread | None = None
-        self._links = LinkWatcher(self.poke)
+        self._links = LinkWatcher(self._link_event)
+        self._next_full = 0.0  # time.monotonic() of the next full pass; the first one is full
+        self._touched: dict[int, float] = {}  # slot -> when a pass last changed its rules (time.monotonic())
 
     def start(self) -> None:
         self._links.start()
@@ -63,27 +69,41 @@ class Reconciler:
     def poke(self) -> None:
         self._poke.set()
 
+    def _link_event(self) -> None:
+        self._links_changed.set()
+        self._poke.set()
+
     def _run(self) -> None:
         while not self._stop.is_set():
             self._poke.clear()
+            full = self._links_changed.is_set() or time.monotonic() >= self._next_full
+            if full:
+                self._links_changed.clear()
             try:
-                self.run_once()
+                self.run_once(full)
             except Exception:  # a bad pass must not end reconciling; the next one retries
                 log.exception("datapath reconciliation failed")
             self._poke.wait(self.period)
 
-    def run_once(self) -> None:
+    def run_once(self, full: bool = False) -> None:
+        """A quick pass trusts what it installed before and only acts on what changed in the database (new,
+        changed or deleted flows: create to ACTIVE in milliseconds, whatever the number of flows). A full pass
+        also reads our rules back from the kernel, to find drift and, after a restart, what is already there."""
+        kernel = self._read_kernel() if full else None  # outside the lock: API passes do not wait for it
         with self._lock, self.sessions() as s, s.begin():
             ports = {p.id: p for p in s.execute(sa.select(TABLES["ports"]))}
             services = {t.id: t for t in s.execute(sa.select(TABLES["tap_services"]))}
-            # only the interfaces our ports name (or our rules are on): another device's rules elsewhere on this
-            # host are not ours to judge, and a host with many interfaces is not dumped whole every second
-            scope = {p.binding_profile["interface"] for p in ports.values()} | {m.source for m in self.applied.values()}
-            installed: dict[tuple[str, int], Hashable] = {}
-            for ifname in scope:
-                installed.update(self.driver.installed(ifname))
+            installed: dict[tuple[str, int], Hashable] | None = None
+            touched: set[int] = set()
+            if kernel is not None:
+                dumped_at, installed = kernel
+                # a slot that an API pass changed since the dump is judged as a quick pass would
+                installed = {k: v for k, v in installed.items() if self._touched.get(k[1], 0) < dumped_at}
+                touched = {n for n, t in self._touched.items() if t >= dumped_at}
+                self._next_full = time.monotonic() + self.full_period
             wanted: set[tuple[str, int]] = set()
-            unverified: list[tuple[Any, Mirror, Hashable]] = []
+            unverified: list[tuple[Any, Mirror]] = []
+            present = set(os.listdir(SYS_NET))  # the interfaces there are, in one read
             for flow in s.execute(sa.select(TABLES["tap_flows"])).all():
                 source = ports.get(flow.source_port)
                 service = services.get(flow.tap_service_id)
@@ -95,63 +115,103 @@ class Reconciler:
                                 flow.direction, bool(source.binding_profile.get("host_side", False)),
                                 flow.vlan_filter)
                 wanted.add((mirror.source, mirror.slot))
-                if problem := self._problem(mirror):
+                if problem := self._problem(mirror, present):
                     self.applied.pop(mirror.slot, None)  # its rules went (or never came): no drift when back
                     self._set_status(s, flow, "ERROR", problem)
-                    continue
-                want = self.driver.expected(mirror)
-                if installed.get((mirror.source, mirror.slot)) == want:
-                    self.applied[mirror.slot] = mirror  # also after a restart: the kernel already does it
-                    self._set_status(s, flow, "ACTIVE")
-                    continue
-                if mirror.slot in self.applied:
-                    self.drift += 1
-                    log.warning("drift: the rules of tap flow %s (slot %d) on %s are %s; re-installing", flow.id,
-                                mirror.slot, mirror.source,
-                                "changed" if (mirror.source, mirror.slot) in installed else "gone")
-                try:
-                    self.driver.install(mirror)
-                except Exception as e:  # the kernel refused: say so on the flow, retry next pass
-                    self.applied.pop(mirror.slot, None)
-                    self._set_status(s, flow, "ERROR", f"the kernel refused the mirror: {e}"[:255])
-                    continue
-                self.applied[mirror.slot] = mirror
-                unverified.append((flow, mirror, want))
-            for (ifname, slot) in installed.keys() - wanted:
+                else:
+                    seen = None if installed is None or mirror.slot in touched else installed
+                    self._converge(s, flow, mirror, seen, unverified)
+            stale = {(m.source, n) for n, m in self.applied.items()} - wanted
+            for (ifname, slot) in stale:
+                self._remove(ifname, slot)
+            for (ifname, slot) in (installed or {}).keys() - wanted - stale:
                 self.drift += 1
                 log.warning("drift: removing our rules for slot %d on %s, which no tap flow wants", slot, ifname)
-                self.driver.remove(ifname, slot)
-                self.applied.pop(slot, None)
+                self._remove(ifname, slot)
             self._verify(s, unverified)
             for service in services.values():
                 port = ports.get(service.port_id)
                 up = port is not None and interface_state(port.binding_profile["interface"])[1] == "ACTIVE"
                 self._set_status(s, service, "ACTIVE" if up else "DOWN", table="tap_services")
 
-    def _verify(self, s: Session, unverified: list[tuple[Any, Mirror, Hashable]]) -> None:
-        """ACTIVE only once the kernel shows the rules exactly as installed (one dump per interface touched)."""
-        after: dict[tuple[str, int], Hashable] = {}
-        for ifname in {mirror.source for _flow, mirror, _want in unverified}:
-            after.update(self.driver.installed(ifname))
-        for flow, mirror, want in unverified:
-            if after.get((mirror.source, mirror.slot)) == want:
+    def _read_kernel(self) -> tuple[float, dict[tuple[str, int], Hashable]]:
+        """Our rules on the interfaces our ports name (or our rules are on): another device's rules elsewhere
+        on this host are not ours to judge. With the time the dump began."""
+        with self._lock:
+            scope = {m.source for m in self.applied.values()}
+        with self.sessions() as s:
+            scope |= {p["interface"] for p in s.scalars(sa.select(TABLES["ports"].c.binding_profile))}
+        dumped_at = time.monotonic()
+        installed: dict[tuple[str, int], Hashable] = {}
+        for ifname in scope:
+            installed.update(self.driver.installed(ifname))
+        return dumped_at, installed
+
+    def _converge(self, s: Session, flow: Any, mirror: Mirror, installed: dict[tuple[str, int], Hashable] | None,
+                  unverified: list[tuple[Any, Mirror]]) -> None:
+        """Install a flow's rules when needed, and queue them for verification."""
+        before = self.applied.get(mirror.slot)
+        try:
+            if installed is None:  # quick: what we installed is there unless a full pass says otherwise
+                if before == mirror:
+                    if flow.status != "ACTIVE":
+                        unverified.append((flow, mirror))
+                    return
+            else:
+                have = installed.get((mirror.source, mirror.slot))
+                if have == self.driver.expected(mirror):
+                    self.applied[mirror.slot] = mirror  # also after a restart: the kernel already does it
+                    self._set_status(s, flow, "ACTIVE")
+                    return
+                if before == mirror:
+                    self.drift += 1
+                    log.warning("drift: the rules of tap flow %s (slot %d) on %s are %s; re-installing", flow.id,
+                                mirror.slot, mirror.source, "changed" if have is not None else "gone")
+            if before is not None and before.source != mirror.source:
+                self.driver.remove(before.source, mirror.slot)  # the port now names another interface
+            self._touched[mirror.slot] = time.monotonic()
+            self.driver.install(mirror)
+        except Exception as e:  # the kernel refused: say so on the flow, retry next pass
+            self.applied.pop(mirror.slot, None)
+            self._set_status(s, flow, "ERROR", f"the kernel refused the mirror: {e}"[:255])
+            return
+        self.applied[mirror.slot] = mirror
+        unverified.append((flow, mirror))
+
+    def _remove(self, ifname: str, slot: int) -> None:
+        self._touched[slot] = time.monotonic()
+        self.driver.remove(ifname, slot)
+        self.applied.pop(slot, None)
+
+    def _verify(self, s: Session, unverified: list[tuple[Any, Mirror]]) -> None:
+        """ACTIVE only once the kernel shows the rules exactly as wanted (a dump of that mirror's priority)."""
+        for flow, mirror in unverified:
+            try:
+                ok = self.driver.installed(mirror.source, mirror.slot).get((mirror.source, mirror.slot)) == \
+                    self.driver.expected(mirror)
+            except Exception as e:  # an interface vanished mid-pass: the next pass says what is wrong
+                log.info("tap flow %s: cannot verify its rules yet: %s", flow.id, e)
+                continue
+            if ok:
                 self._set_status(s, flow, "ACTIVE")
             else:
+                self.applied.pop(mirror.slot, None)
                 self._set_status(s, flow, "ERROR", f"the rules on {mirror.source} are not as installed")
 
     @staticmethod
-    def _problem(mirror: Mirror) -> str | None:
+    def _problem(mirror: Mirror, present: set[str]) -> str | None:
         if mirror.source == mirror.target:  # the kernel would loop copies back into the port they came from
             return f"a port cannot be mirrored to itself ({mirror.source})"
         for role, ifname in (("source", mirror.source), ("tap service", mirror.target)):
-            if not (SYS_NET / ifname).exists():
+            if ifname not in present:
                 return f"the {role} port's interface {ifname} does not exist"
         return None
 
     def _forget(self, s: Session, flow: Any, source: Any) -> None:
         if source is not None:
-            self.driver.remove(source.binding_profile["interface"], flow.slot)
-        self.applied.pop(flow.slot, None)
+            self._remove(source.binding_profile["interface"], flow.slot)
+        else:
+            self.applied.pop(flow.slot, None)
         if flow.status == "PENDING_DELETE":
             s.execute(sa.delete(TABLES["tap_flows"]).where(TABLES["tap_flows"].c.id == flow.id))
 

@@ -11,8 +11,13 @@ Our filters are the ones whose priority is PRIO_BASE + slot; nobody else's filte
 
 from __future__ import annotations
 
+import socket
+import threading
+
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl import RTM_GETTFILTER
+from pyroute2.netlink.rtnl.tcmsg import tcmsg
 
 from . import cbpf
 from .base import SLOTS, Mirror
@@ -38,16 +43,28 @@ Rule = frozenset[tuple[str, str, int, bytes]]  # per hook: (hook, classifier, ta
 class TcDriver:
     def __init__(self) -> None:
         cbpf.register()
-        self.ip = IPRoute()
+        self._local = threading.local()  # one netlink socket per thread: the API's passes and the full pass's
+        self._sockets: list[IPRoute] = []  # dump run concurrently, and pyroute2's sockets are not shared safely
+
+    @property
+    def ip(self) -> IPRoute:
+        ip = getattr(self._local, "ip", None)
+        if ip is None:
+            ip = self._local.ip = IPRoute()
+            ip.status["nlm_generator"] = False  # pyroute2 0.9's sync nlm_request reads this key, unset by default
+            self._sockets.append(ip)
+        return ip
 
     def close(self) -> None:
-        self.ip.close()
+        for ip in self._sockets:
+            ip.close()
 
-    def _index(self, ifname: str) -> int:
-        found = self.ip.link_lookup(ifname=ifname)
-        if not found:
-            raise InterfaceMissing(f"interface {ifname} does not exist")
-        return found[0]
+    @staticmethod
+    def _index(ifname: str) -> int:
+        try:
+            return socket.if_nametoindex(ifname)  # an ioctl: a netlink link dump would cost 100x more per flow
+        except OSError:
+            raise InterfaceMissing(f"interface {ifname} does not exist") from None
 
     def install(self, mirror: Mirror) -> None:
         if not 0 <= mirror.slot < SLOTS:
@@ -88,25 +105,28 @@ class TcDriver:
                     if e.code not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
                         raise
 
-    def installed(self, ifname: str | None = None) -> dict[tuple[str, int], Rule]:
-        if ifname is None:
-            names = {link["index"]: link.get_attr("IFLA_IFNAME") for link in self.ip.get_links()}
-        else:
-            names = {index: ifname for index in self.ip.link_lookup(ifname=ifname)}
+    def installed(self, ifname: str, slot: int | None = None) -> dict[tuple[str, int], Rule]:
+        try:
+            index = self._index(ifname)
+        except InterfaceMissing:
+            return {}
         out: dict[tuple[str, int], set[tuple[str, str, int, bytes]]] = {}
-        for index, name in names.items():
-            for hook, parent in HOOKS.items():
-                try:
-                    filters = self.ip.get_filters(index, parent=parent)
-                except NetlinkError:
-                    continue  # no clsact qdisc here
-                for f in filters:
-                    prio = f["info"] >> 16
-                    if f["parent"] != parent or not PRIO_BASE <= prio < PRIO_BASE + SLOTS:
-                        continue
-                    rules = out.setdefault((name, prio - PRIO_BASE), set())
-                    if (rule := _describe(hook, f)) is not None:
-                        rules.add(rule)
+        for hook, parent in HOOKS.items():
+            request = tcmsg()
+            request["index"], request["parent"] = index, parent
+            if slot is not None:  # the kernel dumps only the filters at this priority: one mirror's, not all
+                request["info"] = (PRIO_BASE + slot) << 16 | socket.htons(ETH_P_ALL)
+            try:
+                filters = self.ip.nlm_request(request, RTM_GETTFILTER)
+            except NetlinkError:
+                continue  # no clsact qdisc here
+            for f in filters:
+                prio = f["info"] >> 16
+                if f["parent"] != parent or not PRIO_BASE <= prio < PRIO_BASE + SLOTS:
+                    continue
+                rules = out.setdefault((ifname, prio - PRIO_BASE), set())
+                if (rule := _describe(hook, f)) is not None:
+                    rules.add(rule)
         return {key: frozenset(rules) for key, rules in out.items()}
 
 
