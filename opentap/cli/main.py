@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from opentap import __version__
+from opentap.client.transport import DeviceError
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -120,8 +121,9 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
     flows.set_defaults(fn=_flows)
 
-    from opentap.cli import invoke, taas  # taas: tap-service-*, tap-flow-*, port-*, from the declarations
+    from opentap.cli import captures, invoke, taas  # taas: tap-service-*, tap-flow-*, port-*
 
+    captures.add_commands(sub)
     invoke.add_command(sub)
     taas.add_commands(sub)
     return p
@@ -131,6 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.fn(args)
+    except DeviceError as e:  # the device's own message
+        print(f"opentap: {e}", file=sys.stderr)
+        return 1
     except (FileExistsError, ValueError, OSError) as e:  # ValueError includes config.ConfigError
         print(f"opentap: {e}", file=sys.stderr)
         return 2

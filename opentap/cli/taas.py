@@ -6,8 +6,6 @@ id or name; the device's URL and token come from --url/--token or OPENTAP_URL/OP
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import os
 import urllib.error
@@ -15,6 +13,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from opentap.cli.output import FORMATS, render, show
 from opentap.taas.attributes import PORTS, REQUIRED, RESOURCES, TAP_FLOWS, TAP_SERVICES, Attr, Resource, boolean
 
 COMMANDS = {PORTS: "port", TAP_SERVICES: "tap-service", TAP_FLOWS: "tap-flow"}
@@ -92,35 +91,6 @@ def _body(dev: Device, res: Resource, args: argparse.Namespace, put: bool) -> di
     return {res.member: out}
 
 
-def _render(objs: list[dict[str, Any]], fmt: str, columns: list[str]) -> str:
-    rows = [[o.get(c) for c in columns] for o in objs]
-    text = [[v if isinstance(v, str) else json.dumps(v) for v in row] for row in rows]
-    if fmt == "json":
-        return json.dumps(objs, indent=2)
-    if fmt == "yaml":  # JSON scalars are YAML scalars
-        return "\n".join("- " + "\n  ".join(f"{c}: {json.dumps(v)}" for c, v in zip(columns, row, strict=True))
-                         for row in rows)
-    if fmt == "csv":
-        buf = io.StringIO()
-        csv.writer(buf, lineterminator="\n").writerows([columns, *text])
-        return buf.getvalue().rstrip("\n")
-    if fmt == "value":
-        return "\n".join(" ".join(row) for row in text)
-    widths = [max(len(s) for s in col) for col in zip(columns, *text, strict=True)]
-    rule = "+" + "+".join("-" * (w + 2) for w in widths) + "+"
-    lines = [rule, "| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |", rule]
-    lines += ["| " + " | ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)) + " |" for row in text]
-    return "\n".join([*lines, rule])
-
-
-def _show(obj: dict[str, Any], fmt: str) -> str:
-    if fmt in ("json", "yaml"):
-        return json.dumps(obj, indent=2) if fmt == "json" else "\n".join(f"{k}: {json.dumps(v)}" for k, v in
-                                                                           obj.items())
-    pairs = [{"Field": k, "Value": v if isinstance(v, str) else json.dumps(v)} for k, v in obj.items()]
-    return _render(pairs, fmt, ["Field", "Value"])
-
-
 def run(args: argparse.Namespace) -> int:
     res, action = args.resource, args.action
     dev = Device(args.url or os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
@@ -128,14 +98,14 @@ def run(args: argparse.Namespace) -> int:
     if action == "list":
         objs = dev.call("GET", res.path)[res.collection]
         columns = [c for c in LIST_COLUMNS if c in res.by_name]
-        print(_render(objs, args.format, columns))
+        print(render(objs, args.format, columns))
     elif action == "create":
-        print(_show(dev.call("POST", res.path, _body(dev, res, args, put=False))[res.member], args.format))
+        print(show(dev.call("POST", res.path, _body(dev, res, args, put=False))[res.member], args.format))
     elif action == "show":
-        print(_show(dev.find(res, args.target), args.format))
+        print(show(dev.find(res, args.target), args.format))
     elif action == "update":
         obj_id = dev.find(res, args.target)["id"]
-        print(_show(dev.call("PUT", f"{res.path}/{obj_id}", _body(dev, res, args, put=True))[res.member],
+        print(show(dev.call("PUT", f"{res.path}/{obj_id}", _body(dev, res, args, put=True))[res.member],
                     args.format))
     else:
         dev.call("DELETE", f"{res.path}/{dev.find(res, args.target)['id']}")
@@ -151,7 +121,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             p = sub.add_parser(f"{COMMANDS[res]}-{action}", help=f"{action} {res.collection.replace('_', ' ')}")
             p.add_argument("--url", help="the device, http://HOST:PORT (default: $OPENTAP_URL or 127.0.0.1:2020)")
             p.add_argument("--token", help="API token (default: $OPENTAP_TOKEN)")
-            p.add_argument("-f", "--format", choices=("table", "json", "yaml", "csv", "value"), default="table")
+            p.add_argument("-f", "--format", choices=FORMATS, default="table")
             if action in ("show", "update", "delete"):
                 p.add_argument("target", metavar=res.member.upper(), help="name or id")
             for attr in res.attrs:
