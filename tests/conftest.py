@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import time
@@ -40,6 +41,9 @@ TOKENS = {  # token -> (project, roles)
 }
 
 
+SSH_KEYS = {"tester": ("alice", ["member"])}  # name -> (project, roles), for `opentap invoke --key tester`
+
+
 def write_config(directory: Path, points: dict[str, str] | None = None, **settings: object) -> Path:
     points = points if points is not None else {"lo": "lo"}
     lines = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in settings.items()]
@@ -50,6 +54,8 @@ def write_config(directory: Path, points: dict[str, str] | None = None, **settin
         roles_toml = ", ".join(f'"{r}"' for r in roles)
         lines += ["", "[[tokens]]", f'sha256 = "{auth.hash_token(token)}"', f'project = "{project}"',
                   f"roles = [{roles_toml}]"]
+    for name, (project, roles) in SSH_KEYS.items():
+        lines += ["", "[[ssh_keys]]", f'name = "{name}"', f'project = "{project}"', f"roles = {json.dumps(roles)}"]
     path = directory / "opentap.conf"
     path.write_text("\n".join(lines) + "\n")
     return path

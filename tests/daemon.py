@@ -24,8 +24,8 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, conf: Path) -> None:
-        self.conf, self.port = conf, free_port()
+    def __init__(self, conf: Path, port: int | None = None) -> None:
+        self.conf, self.port = conf, port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
@@ -69,9 +69,11 @@ class Daemon:
 
 
 @contextmanager
-def running(directory: Path, **settings: object) -> Iterator[Daemon]:
-    """A daemon on a config in directory (observation point "lo"), stopped on leaving."""
-    d = Daemon(write_config(directory, {"lo": "lo"}, **settings))
+def running(directory: Path, points: dict[str, str] | None = None, **settings: object) -> Iterator[Daemon]:
+    """A daemon on a config in directory (observation points: "lo" unless given), stopped on leaving. The
+    config names its port, so `opentap invoke` with that config finds it."""
+    port = free_port()
+    d = Daemon(write_config(directory, points, listen=f"127.0.0.1:{port}", **settings), port)
     d.start()
     try:
         yield d

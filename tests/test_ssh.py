@@ -22,14 +22,9 @@ from .sshd import REASON, Sshd, running_sshd
 
 pytestmark = [pytest.mark.root, pytest.mark.skipif(REASON is not None, reason=REASON or "")]
 
-SSH_KEYS = '\n[[ssh_keys]]\nname = "tester"\nproject = "alice"\nroles = ["member"]\n'
-
-
 @pytest.fixture
 def device(tmp_path: Path) -> Iterator[Daemon]:
-    with running(tmp_path) as d:
-        # invoke finds the daemon at the config's listen address; keys are read at each request
-        d.conf.write_text(f'listen = "127.0.0.1:{d.port}"\n' + d.conf.read_text() + SSH_KEYS)
+    with running(tmp_path) as d:  # its config maps the SSH key "tester" to alice (member)
         yield d
 
 
@@ -95,6 +90,8 @@ def test_over_a_real_sshd(device: Daemon, sshd: Sshd) -> None:
     transport = SshTransport(sshd.url, identity=str(sshd.identity), options=sshd.options())
     with transport.request("GET", "/captures/no-such-capture") as reply:
         assert reply.status == 404 and "no-such-capture" in reply.json()["msg"]
+    with transport.request("GET", "/retrieve", params={"id": "no such & capture"}) as reply:  # the query arrives
+        assert reply.status == 404 and reply.json()["msg"] == "no capture with id 'no such & capture'"
     with transport.request("GET", "/capabilities", params={"unused": "a b&c"}) as reply:
         assert reply.status == 200 and reply.headers["content-type"] == "application/json"
         assert reply.read() == as_alice(device, "/capabilities").content

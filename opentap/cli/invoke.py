@@ -102,11 +102,12 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"request body over {MAX_BODY} bytes")
     if body:
         headers["Content-Type"] = "application/json"
+    # None, not {}, when there are none: httpx would replace the query already in a `request` path with {}
     query = {k: v for k, v in (params or {}).items() if v is not None}
     out = sys.stdout.buffer
     try:
         with httpx.Client(base_url=daemon_url(cfg), timeout=httpx.Timeout(30, read=None)) as http, \
-                http.stream(method, path, params=query, headers=headers, content=body) as reply:
+                http.stream(method, path, params=query or None, headers=headers, content=body) as reply:
             if call.call == "request":
                 lines = [f"HTTP/1.1 {reply.status_code} {reply.reason_phrase}"]
                 lines += [f"{k}: {reply.headers[k]}" for k in PASSED_HEADERS if k in reply.headers]
