@@ -47,49 +47,58 @@ class Reconciler:
         self.period, self.full_period = period, full_period
         self.applied: dict[int, Mirror] = {}  # slot -> what we last installed (or found installed)
         self.drift = 0  # times the kernel was found not as we left it (rules changed, gone, or unwanted)
-        self._poke, self._stop, self._links_changed = threading.Event(), threading.Event(), threading.Event()
-        self._lock = threading.Lock()  # one pass at a time: the thread's, or the API's on a delete
-        self._thread: threading.Thread | None = None
-        self._links = LinkWatcher(self._link_event)
-        self._next_full = 0.0  # time.monotonic() of the next full pass; the first one is full
+        self._poke, self._stop, self._audit = threading.Event(), threading.Event(), threading.Event()
+        self._ready = threading.Event()  # set by the first full pass: until then nothing we installed is known
+        self._lock = threading.Lock()  # one pass's changes at a time: a quick, a full, or the API's on a delete
+        self._threads: list[threading.Thread] = []
+        self._links = LinkWatcher(self._audit.set)
         self._touched: dict[int, float] = {}  # slot -> when a pass last changed its rules (time.monotonic())
 
     def start(self) -> None:
+        """Quick passes in one thread, full ones in another, so that a long kernel dump never delays a flow."""
         self._links.start()
-        self._thread = threading.Thread(target=self._run, name="datapath", daemon=True)
-        self._thread.start()
+        for name, loop in (("datapath", self._quick_loop), ("datapath-audit", self._full_loop)):
+            self._threads.append(threading.Thread(target=loop, name=name, daemon=True))
+            self._threads[-1].start()
 
     def stop(self) -> None:
         self._links.stop()
         self._stop.set()
         self._poke.set()
-        if self._thread:
-            self._thread.join()
+        self._audit.set()
+        for thread in self._threads:
+            thread.join()
 
     def poke(self) -> None:
         self._poke.set()
 
-    def _link_event(self) -> None:
-        self._links_changed.set()
-        self._poke.set()
-
-    def _run(self) -> None:
+    def _quick_loop(self) -> None:
         while not self._stop.is_set():
             self._poke.clear()
-            full = self._links_changed.is_set() or time.monotonic() >= self._next_full
-            if full:
-                self._links_changed.clear()
-            try:
-                self.run_once(full)
-            except Exception:  # a bad pass must not end reconciling; the next one retries
-                log.exception("datapath reconciliation failed")
+            self._pass(full=False)
             self._poke.wait(self.period)
+
+    def _full_loop(self) -> None:
+        """Every full_period, and at once on a link event (an interface came or went)."""
+        while not self._stop.is_set():
+            self._audit.wait(self.full_period)
+            self._audit.clear()
+            if not self._stop.is_set():
+                self._pass(full=True)
+
+    def _pass(self, full: bool) -> None:
+        try:
+            self.run_once(full)
+        except Exception:  # a bad pass must not end reconciling; the next one retries
+            log.exception("datapath reconciliation failed")
 
     def run_once(self, full: bool = False) -> None:
         """A quick pass trusts what it installed before and only acts on what changed in the database (new,
         changed or deleted flows: create to ACTIVE in milliseconds, whatever the number of flows). A full pass
-        also reads our rules back from the kernel, to find drift and, after a restart, what is already there."""
-        kernel = self._read_kernel() if full else None  # outside the lock: API passes do not wait for it
+        also reads our rules back from the kernel, to find drift and, after a restart, what is already there;
+        the first pass is always full."""
+        full = full or not self._ready.is_set()
+        kernel = self._read_kernel() if full else None  # outside the lock: other passes do not wait for it
         with self._lock, self.sessions() as s, s.begin():
             ports = {p.id: p for p in s.execute(sa.select(TABLES["ports"]))}
             services = {t.id: t for t in s.execute(sa.select(TABLES["tap_services"]))}
@@ -100,7 +109,6 @@ class Reconciler:
                 # a slot that an API pass changed since the dump is judged as a quick pass would
                 installed = {k: v for k, v in installed.items() if self._touched.get(k[1], 0) < dumped_at}
                 touched = {n for n, t in self._touched.items() if t >= dumped_at}
-                self._next_full = time.monotonic() + self.full_period
             wanted: set[tuple[str, int]] = set()
             unverified: list[tuple[Any, Mirror]] = []
             present = set(os.listdir(SYS_NET))  # the interfaces there are, in one read
@@ -133,6 +141,8 @@ class Reconciler:
                 port = ports.get(service.port_id)
                 up = port is not None and interface_state(port.binding_profile["interface"])[1] == "ACTIVE"
                 self._set_status(s, service, "ACTIVE" if up else "DOWN", table="tap_services")
+        if full:
+            self._ready.set()
 
     def _read_kernel(self) -> tuple[float, dict[tuple[str, int], Hashable]]:
         """Our rules on the interfaces our ports name (or our rules are on): another device's rules elsewhere
