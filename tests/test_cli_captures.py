@@ -73,6 +73,9 @@ def test_capture_commands(device: Daemon, lan: Lan, tmp_path: Path) -> None:
     listed = opentap(device, "captures")
     assert cid in listed.stdout and "complete" in listed.stdout and "start (UTC)" in listed.stdout
     assert [c["id"] for c in json.loads(opentap(device, "captures", "-f", "json").stdout)] == [cid]
+    shown = opentap(device, "capture-show", cid)
+    assert "| id " in shown.stdout and cid in shown.stdout and "| state " in shown.stdout and "complete" in shown.stdout
+    assert json.loads(opentap(device, "capture-show", cid, "-f", "json").stdout)["packets"] == info["packets"]
 
     csv_text = opentap(device, "retrieve", cid).stdout  # as the API sends it, to standard output
     assert csv_text == device.get("/retrieve", id=cid).text and csv_text.startswith("ts,te,td,sa,da,sp,dp,pr,")
