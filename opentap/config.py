@@ -88,6 +88,12 @@ class Config:
         return f"{self.listen_host}:{self.listen_port}"
 
     @property
+    def local_url(self) -> str:
+        """Where a process on this host reaches the daemon (a wildcard listen address means loopback)."""
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.listen_host, self.listen_host)
+        return f"http://[{host}]:{self.listen_port}" if ":" in host else f"http://{host}:{self.listen_port}"
+
+    @property
     def disk_quota_bytes(self) -> int:
         return int(self.disk_quota_mb * 1024 * 1024)
 

@@ -117,7 +117,7 @@ def _routes(res: Resource) -> None:
         def work(s: Session) -> None:
             store(request).row(s, res, obj_id, who)  # another project's object: 404 before any 403
             policy.authorize(res, "delete", who)
-            store(request).delete(s, res, obj_id, who)
+            store(request).delete(s, res, obj_id)
 
         await run_in_threadpool(_run, dev, work)
         if request.app.state.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now

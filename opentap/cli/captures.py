@@ -21,13 +21,9 @@ RAW_COLUMNS = ["id", "type", "observationpt", "state", "startTime", "stopTime", 
 def device(args: argparse.Namespace) -> Any:
     from opentap.client import Device
 
-    return Device(args.url or os.environ.get("OPENTAP_URL", DEFAULT_URL),
-                  token=args.token or os.environ.get("OPENTAP_TOKEN") if not _is_ssh(args) else None,
-                  identity=args.identity, ssh_options=args.ssh_option or ())
-
-
-def _is_ssh(args: argparse.Namespace) -> bool:
-    return (args.url or os.environ.get("OPENTAP_URL", "")).startswith("ssh://")
+    url = args.url or os.environ.get("OPENTAP_URL", DEFAULT_URL)
+    token = None if url.startswith("ssh://") else args.token or os.environ.get("OPENTAP_TOKEN")  # ssh: the key
+    return Device(url, token=token, identity=args.identity, ssh_options=args.ssh_option or ())
 
 
 def when(seconds: float | None) -> str:

@@ -75,11 +75,6 @@ def to_request(call: argparse.Namespace) -> tuple[str, str, dict[str, Any] | Non
     return call.method, call.path, None
 
 
-def daemon_url(cfg: config.Config) -> str:
-    host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(cfg.listen_host, cfg.listen_host)  # a wildcard: loopback
-    return f"http://[{host}]:{cfg.listen_port}" if ":" in host else f"http://{host}:{cfg.listen_port}"
-
-
 def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     words = args.words
@@ -106,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     query = {k: v for k, v in (params or {}).items() if v is not None}
     out = sys.stdout.buffer
     try:
-        with httpx.Client(base_url=daemon_url(cfg), timeout=httpx.Timeout(30, read=None)) as http, \
+        with httpx.Client(base_url=cfg.local_url, timeout=httpx.Timeout(30, read=None)) as http, \
                 http.stream(method, path, params=query or None, headers=headers, content=body) as reply:
             if call.call == "request":
                 lines = [f"HTTP/1.1 {reply.status_code} {reply.reason_phrase}"]
@@ -116,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write(chunk)
             out.flush()
     except httpx.TransportError as e:
-        print(f"opentap invoke: the device daemon does not answer at {daemon_url(cfg)}: {e}", file=sys.stderr)
+        print(f"opentap invoke: the device daemon does not answer at {cfg.local_url}: {e}", file=sys.stderr)
         return 3
     if reply.status_code >= 400 and call.call != "request":
         print(f"opentap invoke: HTTP {reply.status_code}", file=sys.stderr)

@@ -27,8 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     if cfg.legacy_format:
         logging.warning("%s is in the original OpenTap format: no authentication, as before", cfg.path)
     app = create_app(cfg)
-    host = f"[{cfg.listen_host}]" if ":" in cfg.listen_host else cfg.listen_host
-    url = f"http://{host}:{cfg.listen_port}"
+    url = cfg.local_url
     print(f"OpenTap device '{cfg.device_name}' at {url}  (API docs: {url}/docs)", flush=True)
     if cfg.auth == "token":
         token_file = cfg.path.resolve().parent / configwrite.ADMIN_TOKEN_FILE

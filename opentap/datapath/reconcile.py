@@ -20,13 +20,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from opentap.taas.store import TABLES, interface_state
+from opentap.taas.store import SYS_NET, TABLES, interface_state
 
 from .base import Mirror, MirrorDriver
 from .linkwatch import LinkWatcher
 
 log = logging.getLogger("opentap.datapath")
-SYS_NET = Path("/sys/class/net")
 
 
 def has_net_admin() -> bool:

@@ -123,17 +123,17 @@ class TaasStore:
         s.execute(sa.insert(TABLES[res.collection]).values(**values))
         return render(res, self.row(s, res, values["id"], who))
 
+    # update and delete: the caller has already read the object with row() in this transaction (the API does,
+    # so that another project's object is a 404 before any 403)
     def update(self, s: Session, res: Resource, obj_id: str, changes: dict[str, Any],
                who: Principal) -> dict[str, Any]:
-        self.row(s, res, obj_id, who)
         if changes:
             table = TABLES[res.collection]
             values = {res.by_name[k].column_name: v for k, v in changes.items()}
             s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
         return render(res, self.row(s, res, obj_id, who))
 
-    def delete(self, s: Session, res: Resource, obj_id: str, who: Principal) -> None:
-        self.row(s, res, obj_id, who)
+    def delete(self, s: Session, res: Resource, obj_id: str) -> None:
         services, flows = TABLES["tap_services"], TABLES["tap_flows"]
         if res is PORTS:
             on_port = [r.id for r in s.execute(sa.select(services.c.id).where(services.c.port_id == obj_id))]
