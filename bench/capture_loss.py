@@ -132,7 +132,7 @@ def device_capture(client: TestClient, data_dir: Path, traffic: Callable[[], dic
     cap = wait_state(client, cid, {"complete", "truncated", "failed", "cancelled"}, cap["stopTime"] - time.time() + 30)
     if cap["state"] != "complete":
         raise RuntimeError(f"device capture ended {cap['state']}: {cap['reason']}")
-    in_files = pcapfile.count(packets.chunk_files(storage.capture_dir(data_dir, cid))).packets
+    in_files = pcapfile.count(packets.chunk_files(storage.capture_dir(data_dir, cap["project_id"], cid))).packets
     client.delete(f"/captures/{cid}", headers=HDRS)  # frees the disk before the next rate
     return {**sent, "captured": cap["packets"], "captured_in_files": in_files, "kernel_drops": cap["drops_kernel"]}
 

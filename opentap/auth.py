@@ -1,15 +1,17 @@
 """Tokens: `X-Auth-Token` -> (project, roles). Only SHA-256 hashes are stored; tokens are 256 random bits,
 so a fast hash is enough (there is nothing to brute-force).
 
-`opentap invoke` (the SSH forced command) speaks for an SSH key named in the config's [[ssh_keys]]: it signs
-the key's name with the device's invoke secret, a file in the data directory that only the device's own user
-can read, so no token has to be handed to SSH users."""
+`opentap invoke` (the SSH forced command) speaks for an SSH key named in the config's [[ssh_keys]]. It talks
+to the daemon on a Unix socket, where the kernel tells the daemon who the caller is, so no token or signature
+ever travels where a capture (of lo, say) could pick it up and replay it."""
 
 from __future__ import annotations
 
+import grp
 import hashlib
 import hmac
 import os
+import pwd
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,42 +66,42 @@ def _fresh(cfg: Config) -> Config:
 _cache: dict[Path, tuple[int, Config]] = {}
 
 
-INVOKE_PREFIX = "ssh-key."
+@dataclass(frozen=True)
+class Peer:
+    """Who is at the other end of a Unix socket connection, as the kernel says (SO_PEERCRED)."""
+    pid: int
+    uid: int
+    gid: int
 
 
-def invoke_secret(cfg: Config, create: bool = False) -> bytes:
-    """The secret `opentap invoke` signs with; the daemon makes it (mode 0600) when it is missing."""
-    path = cfg.data_dir / "invoke.secret"
-    if create and not path.exists():
-        cfg.data_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".invoke.secret.{os.getpid()}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(secrets.token_hex(32))
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    return path.read_bytes().strip()
-
-
-def _signature(cfg: Config, key_name: str) -> str:
-    return hmac.new(invoke_secret(cfg), key_name.encode(), hashlib.sha256).hexdigest()
-
-
-def invoke_token(cfg: Config, key_name: str) -> str:
-    return f"{INVOKE_PREFIX}{key_name}.{_signature(cfg, key_name)}"
-
-
-def _ssh_principal(cfg: Config, token: str) -> Principal | None:
-    name, _, mac = token[len(INVOKE_PREFIX):].rpartition(".")
-    key = _fresh(cfg).ssh_keys.get(name)
-    if key is None:
-        return None
+def _in_group(uid: int, gid: int, group: str) -> bool:
     try:
-        good = hmac.compare_digest(mac.encode(), _signature(cfg, name).encode())
-    except OSError:  # no secret yet
+        wanted = grp.getgrnam(group).gr_gid
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return False
+    return wanted == gid or wanted in os.getgrouplist(name, gid)
+
+
+def peer_allowed(cfg: Config, peer: Peer) -> bool:
+    """Root, the daemon's own user, and members of the socket's group. The socket's mode already keeps the
+    rest out; this is the second lock on the same door."""
+    if peer.uid in (0, os.geteuid()):
+        return True
+    return cfg.socket_group is not None and _in_group(peer.uid, peer.gid, cfg.socket_group)
+
+
+def authenticate_local(cfg: Config, peer: Peer, key_name: str | None, token: str | None) -> Principal | None:
+    """A caller on the Unix socket: a trusted local account speaking for an SSH key of [[ssh_keys]] (the key's
+    forced command names it), or presenting a token like any client."""
+    if not peer_allowed(cfg, peer):
         return None
-    return Principal(key.project, key.roles) if good else None
+    if key_name:
+        if cfg.auth == "none":
+            return Principal(NO_AUTH_PROJECT, ("admin",))
+        key = _fresh(cfg).ssh_keys.get(key_name)
+        return Principal(key.project, key.roles) if key else None
+    return authenticate(cfg, token)
 
 
 def authenticate(cfg: Config, token: str | None) -> Principal | None:
@@ -108,8 +110,6 @@ def authenticate(cfg: Config, token: str | None) -> Principal | None:
         return Principal(NO_AUTH_PROJECT, ("admin",))
     if not token:
         return None
-    if token.startswith(INVOKE_PREFIX):
-        return _ssh_principal(cfg, token)
     digest = hash_token(token)
     for t in _fresh(cfg).tokens:
         if hmac.compare_digest(t.sha256, digest):

@@ -21,7 +21,8 @@ KNOWN_KEYS = {
     "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
-    "tap_id_range", "ssh_keys",
+    "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
+    "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects",
 }
 
 
@@ -38,9 +39,23 @@ class ObservationPoint:
     name: str
     interface: str
     projects: tuple[str, ...] = ()  # empty = every project may use it
+    admin_only: bool = False  # e.g. lo, which carries the device's own API traffic
 
     def usable_by(self, project: str, admin: bool) -> bool:
-        return admin or not self.projects or project in self.projects
+        if admin:
+            return True
+        return not self.admin_only and (not self.projects or project in self.projects)
+
+
+@dataclass(frozen=True)
+class ProjectLimits:
+    """A project's share of the device: captures whose windows overlap, and captured data."""
+    max_concurrent_captures: int
+    disk_quota_mb: float
+
+    @property
+    def disk_quota_bytes(self) -> int:
+        return int(self.disk_quota_mb * 1024 * 1024)
 
 
 @dataclass(frozen=True)
@@ -82,20 +97,50 @@ class Config:
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
     tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
     legacy_format: bool = False
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    socket: Path | None = None  # the Unix socket `opentap invoke` reaches the daemon on
+    socket_group: str | None = None  # a group whose members may use the socket (mode 0660), e.g. the SSH account's
+    data_group: str | None = None  # a group that may read captured data (directories 0750, files 0640)
+    capture_user: str | None = None  # tcpdump drops root to this user, who then owns the capture files
+    ssh_port: int = 22  # the device's own SSH traffic is left out of captures, like its API traffic
+    # per project, unless [projects.NAME] says otherwise; None: the device-wide value
+    project_max_concurrent_captures: int | None = None
+    project_disk_quota_mb: float | None = None
+    projects: dict[str, dict[str, float]] = field(default_factory=dict)
 
     @property
     def listen(self) -> str:
         return f"{self.listen_host}:{self.listen_port}"
 
     @property
-    def local_url(self) -> str:
-        """Where a process on this host reaches the daemon (a wildcard listen address means loopback)."""
+    def tls(self) -> bool:
+        return self.tls_cert is not None
+
+    @property
+    def local_authority(self) -> str:
+        """host:port where a process on this host reaches the daemon over TCP (a wildcard address: loopback)."""
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(self.listen_host, self.listen_host)
-        return f"http://[{host}]:{self.listen_port}" if ":" in host else f"http://{host}:{self.listen_port}"
+        return f"[{host}]:{self.listen_port}" if ":" in host else f"{host}:{self.listen_port}"
+
+    @property
+    def local_url(self) -> str:
+        return f"{'https' if self.tls else 'http'}://{self.local_authority}"
+
+    @property
+    def socket_path(self) -> Path:
+        return self.socket or self.path.resolve().parent / "opentap.sock"
 
     @property
     def disk_quota_bytes(self) -> int:
         return int(self.disk_quota_mb * 1024 * 1024)
+
+    def limits(self, project: str) -> ProjectLimits:
+        own = self.projects.get(project, {})
+        concurrent = own.get("max_concurrent_captures", self.project_max_concurrent_captures)
+        quota = own.get("disk_quota_mb", self.project_disk_quota_mb)
+        return ProjectLimits(int(concurrent if concurrent is not None else self.max_concurrent_captures),
+                             quota if quota is not None else self.disk_quota_mb)
 
 
 def config_path(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -204,8 +249,6 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     auth = raw.get("auth", "token")
     if auth not in ("token", "none"):
         raise ConfigError(path, "auth", f"must be 'token' or 'none' (got {auth!r})")
-    if auth == "none" and not legacy and not is_loopback(host):
-        raise ConfigError(path, "auth", "'none' is allowed only when listening on a loopback address")
     cfg = Config(
         path=path, device_name=device_name, listen_host=host, listen_port=port, data_dir=data_dir,
         database_url=db_url, auth=auth, legacy_format=legacy,
@@ -216,9 +259,29 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     for key, integer in (("retention_minutes", False), ("capture_length_limit", False),
                          ("max_concurrent_captures", True), ("disk_quota_mb", False),
                          ("capture_buffer_kib", True), ("chunk_mb", True), ("gc_interval_seconds", False),
-                         ("flow_active_timeout", False), ("flow_idle_timeout", False)):
+                         ("flow_active_timeout", False), ("flow_idle_timeout", False), ("ssh_port", True),
+                         ("project_max_concurrent_captures", True), ("project_disk_quota_mb", False)):
         if key in raw:
             setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+    for key in ("tls_cert", "tls_key", "socket"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not raw[key]:
+                raise ConfigError(path, key, "must be a file path")
+            setattr(cfg, key, base / raw[key])
+    if (cfg.tls_cert is None) != (cfg.tls_key is None):
+        raise ConfigError(path, "tls_cert" if cfg.tls_cert is None else "tls_key",
+                          "tls_cert and tls_key go together: give both or neither")
+    for key in ("tls_cert", "tls_key"):
+        file = getattr(cfg, key)
+        if file is not None and not os.access(file, os.R_OK):
+            raise ConfigError(path, key, f"cannot read {file}")
+    for key in ("socket_group", "data_group", "capture_user"):
+        if key in raw:
+            if not isinstance(raw[key], str) or not NAME_RE.match(raw[key]):
+                raise ConfigError(path, key, f"must be a user or group name (got {raw[key]!r})")
+            setattr(cfg, key, raw[key])
+    cfg.projects = _projects(path, raw.get("projects", {}))
+    check_listen(cfg)
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
     default = raw.get("default_observation_point")
@@ -226,6 +289,37 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
     cfg.default_observation_point = default or next(iter(cfg.observation_points), None)
     return cfg
+
+
+def check_listen(cfg: Config, where: str = "listen") -> None:
+    """Tokens must not cross a network in the clear: beyond loopback the API is HTTPS. The original's format is
+    the exception: it has no tokens to leak, and its clients speak only plain HTTP."""
+    if cfg.legacy_format or is_loopback(cfg.listen_host):
+        return
+    if cfg.auth == "none":
+        raise ConfigError(cfg.path, "auth", "'none' is allowed only when listening on a loopback address")
+    if not cfg.tls:
+        raise ConfigError(cfg.path, where, f"listening on {cfg.listen_host}, beyond loopback, needs HTTPS: set "
+                                           "tls_cert and tls_key (`opentap config init` makes a self-signed pair)")
+
+
+def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
+    """[projects.NAME]: a project's own limits, overriding project_max_concurrent_captures and
+    project_disk_quota_mb."""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "projects", "must be a table of [projects.NAME] tables")
+    out: dict[str, dict[str, float]] = {}
+    for name, table in raw.items():
+        key = f"projects.{name}"
+        if not NAME_RE.match(name) or not isinstance(table, dict):
+            raise ConfigError(path, key, "must be a [projects.NAME] table with a project id as NAME")
+        unknown = set(table) - {"max_concurrent_captures", "disk_quota_mb"}
+        if unknown:
+            raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "unknown key (known: max_concurrent_captures, "
+                                                                   "disk_quota_mb)")
+        out[name] = {k: _number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
+                     for k, v in table.items()}
+    return out
 
 
 def _id_range(path: Path, key: str, value: object) -> tuple[int, int]:
@@ -247,16 +341,20 @@ def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
         if isinstance(spec, str):
             spec = {"interface": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("interface"), str):
-            raise ConfigError(path, key, "must be \"INTERFACE\" or {interface = \"...\", projects = [...]}")
+            raise ConfigError(path, key, "must be \"INTERFACE\" or {interface = \"...\", projects = [...], "
+                                         "admin_only = true}")
         if not IFACE_RE.match(spec["interface"]):
             raise ConfigError(path, key, f"not a valid interface name: {spec['interface']!r}")
         projects = spec.get("projects", [])
         if not isinstance(projects, list) or not all(isinstance(x, str) for x in projects):
             raise ConfigError(path, key + ".projects", "must be a list of project ids")
-        extra = set(spec) - {"interface", "projects"}
+        admin_only = spec.get("admin_only", False)
+        if not isinstance(admin_only, bool):
+            raise ConfigError(path, key + ".admin_only", "must be true or false")
+        extra = set(spec) - {"interface", "projects", "admin_only"}
         if extra:
             raise ConfigError(path, f"{key}.{sorted(extra)[0]}", "unknown key")
-        points[name] = ObservationPoint(name, spec["interface"], tuple(projects))
+        points[name] = ObservationPoint(name, spec["interface"], tuple(projects), admin_only)
     return points
 
 

@@ -5,37 +5,57 @@ from __future__ import annotations
 import json
 import os
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
-from opentap import auth
-from opentap.config import IFACE_RE, NAME_RE, ROLES, ConfigError, load
+from opentap import auth, hostif, tlscert
+from opentap.config import NAME_RE, ROLES, ConfigError, is_loopback, load, parse_listen
 
 ADMIN_TOKEN_FILE = "admin-token"
+TLS_CERT_FILE, TLS_KEY_FILE = "tls.crt", "tls.key"
+# carries the device's own API traffic (and any local client's token): only admins may capture it
+ADMIN_ONLY_INTERFACES = ("lo",)
 
 
-def host_interfaces() -> list[str]:
-    return [name for _idx, name in sorted(socket.if_nameindex()) if IFACE_RE.match(name)]
-
-
-def _is_up(name: str) -> bool:
-    try:
-        return Path(f"/sys/class/net/{name}/operstate").read_text().strip() in ("up", "unknown")
-    except OSError:
-        return False
+@dataclass(frozen=True)
+class Written:
+    token: str | None  # the admin token (None when auth is off)
+    fingerprint: str | None  # the new self-signed certificate's SHA-256 (None when there is none)
 
 
 def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
+def _point(iface: str) -> str:
+    name = iface if NAME_RE.match(iface) else _toml_str(iface)
+    if iface in ADMIN_ONLY_INTERFACES:
+        return f"{name} = {{interface = {_toml_str(iface)}, admin_only = true}}"
+    return f"{name} = {_toml_str(iface)}"
+
+
+def _tls(path: Path, host: str) -> tuple[list[str], str]:
+    """A self-signed pair beside the config, for every name and address the device may be reached by."""
+    addresses = hostif.addresses() if host in ("0.0.0.0", "::") else [host]
+    fingerprint = tlscert.generate(path.parent / TLS_CERT_FILE, path.parent / TLS_KEY_FILE, tlscert.host_names(),
+                                   addresses)
+    return [f"tls_cert = {_toml_str(TLS_CERT_FILE)}", f"tls_key = {_toml_str(TLS_KEY_FILE)}"], fingerprint
+
+
 def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = None,
-         database_url: str | None = None, auth_mode: str = "token", force: bool = False) -> str | None:
-    """Write a config naming one observation point per host interface; return the admin token (or None
-    when auth is off). The token itself is written only to `admin-token` (mode 0600) beside the config."""
+         database_url: str | None = None, auth_mode: str = "token", force: bool = False) -> Written:
+    """Write a config naming one observation point per host interface (lo for admins only); return the admin
+    token (None when auth is off) and, when the device listens beyond loopback, the fingerprint of the
+    self-signed certificate made for it. The token itself is written only to `admin-token` (mode 0600) beside
+    the config."""
     if path.exists() and not force:
         raise FileExistsError(f"{path} exists; pass --force to replace it")
-    ifaces = host_interfaces()
-    default = next((i for i in ifaces if i != "lo" and _is_up(i)), ifaces[0] if ifaces else None)
+    host, _port = parse_listen(Path("--listen"), "--listen", listen)
+    if auth_mode == "none" and not is_loopback(host):
+        raise ConfigError(path, "auth", "'none' is allowed only when listening on a loopback address")
+    ifaces = hostif.names()
+    default = next((i for i in ifaces if i not in ADMIN_ONLY_INTERFACES and hostif.is_up(i)),
+                   ifaces[0] if ifaces else None)
     lines = [
         "# OpenTap device configuration (written by `opentap config init`). Relative paths are relative",
         "# to this file's directory. Times are seconds unless a key says otherwise.",
@@ -45,6 +65,11 @@ def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = N
     ]
     if database_url:
         lines.append(f"database_url = {_toml_str(database_url)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fingerprint = None
+    if not is_loopback(host):  # tokens must not cross a network in the clear
+        tls_lines, fingerprint = _tls(path, host)
+        lines += tls_lines
     lines += [
         "retention_minutes = 60",
         "capture_length_limit = 3600",
@@ -54,18 +79,17 @@ def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = N
     ]
     if default:
         lines.append(f"default_observation_point = {_toml_str(default)}")
-    lines += ["", "[observation_points]  # name = interface, or name = {interface = ..., projects = [...]}"]
-    lines += [f"{_toml_str(i) if not NAME_RE.match(i) else i} = {_toml_str(i)}" for i in ifaces]
+    lines += ["", "[observation_points]  # name = interface, or {interface = ..., projects = [...], admin_only = true}"]
+    lines += [_point(i) for i in ifaces]
     token = None
     if auth_mode == "token":
         token = auth.new_token()
         lines += ["", *_token_block(auth.hash_token(token), "admin", ["admin"])]
-    path.parent.mkdir(parents=True, exist_ok=True)
     _write_private(path.with_name(path.name + ".tmp"), "\n".join(lines) + "\n", 0o600).replace(path)
     if token:
         _write_private(path.parent / ADMIN_TOKEN_FILE, token + "\n", 0o600)
     load(path)  # what we wrote must load; fail here rather than at `serve`
-    return token
+    return Written(token, fingerprint)
 
 
 def _token_block(digest: str, project: str, roles: list[str]) -> list[str]:

@@ -21,7 +21,7 @@ def test_auth_required_except_health_and_docs(client: TestClient) -> None:
         r = client.get(path)
         assert r.status_code == 401 and r.json()["status"] == "error" and "X-Auth-Token" in r.json()["msg"]
         assert client.get(path, headers=headers("nope")).status_code == 401
-    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/healthz").json() == {"status": "ok", "database": "ok", "engine": "ok"}
     assert client.get("/openapi.json").status_code == 200
     docs = client.get("/docs")
     assert docs.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in docs.text and "cdn" not in docs.text

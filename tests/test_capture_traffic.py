@@ -145,7 +145,7 @@ def test_retention_deletes_data_and_row(make_client, lan) -> None:
     client = make_client(points={"a": lan.ha}, retention_minutes=0.02)  # 1.2 s
     cid = start_capture(client, "ethernet", "a", 0.5)
     wait_state(client, cid, ("complete",))
-    directory = client.app.state.device.cfg.data_dir / "captures" / cid
+    directory = client.app.state.device.cfg.data_dir / "projects" / "admin" / cid
     deadline = time.monotonic() + 10
     while client.get(f"/captures/{cid}", headers=headers()).status_code == 200:
         assert time.monotonic() < deadline, "retention did not delete the capture"

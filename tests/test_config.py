@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from opentap import auth, config, configwrite
+from opentap import auth, config, hostif
 from opentap.cli.main import main
 
 
@@ -20,9 +20,13 @@ def load_text(tmp_path: Path, text: str) -> config.Config:
 
 
 def test_toml_settings_and_relative_paths(tmp_path: Path) -> None:
+    for name in ("tls.crt", "tls.key"):
+        (tmp_path / name).write_text("x")
     cfg = load_text(tmp_path, """
 device_name = "virgo"
 listen = "0.0.0.0:50080"
+tls_cert = "tls.crt"
+tls_key = "tls.key"
 data_dir = "captured"
 retention_minutes = 90
 capture_length_limit = 600
@@ -66,6 +70,13 @@ default-network-observationpt: enp2s0
     ("database_url = \"mysql://x\"", "database_url", "sqlite"),
     ("auth = \"maybe\"", "auth", "'token' or 'none'"),
     ("listen = \"0.0.0.0:2020\"\nauth = \"none\"", "auth", "loopback"),
+    ("listen = \"0.0.0.0:2020\"", "listen", "needs HTTPS"),
+    ("tls_cert = \"a.crt\"", "tls_key", "go together"),
+    ("tls_cert = \"no.crt\"\ntls_key = \"no.key\"", "tls_cert", "cannot read"),
+    ("[observation_points]\nlo = {interface = \"lo\", admin_only = 1}", "observation_points.lo.admin_only",
+     "true or false"),
+    ("[projects.alice]\ndisk_quota_mb = -1", "projects.alice.disk_quota_mb", "greater than 0"),
+    ("[projects.alice]\ncolour = 1", "projects.alice.colour", "unknown key"),
     ("colour = 1", "colour", "unknown key"),
     ("tap_id_range = [5, 1]", "tap_id_range", "FIRST <= LAST"),
     ("tap_id_range = [0, 10]", "tap_id_range", "1 <= FIRST"),
@@ -105,9 +116,15 @@ def test_config_init_and_tokens(tmp_path: Path, capsys: pytest.CaptureFixture[st
     path = tmp_path / "etc" / "opentap.conf"
     assert main(["config", "init", "--config", str(path)]) == 0
     cfg = config.load(path)
-    ifaces = configwrite.host_interfaces()
+    ifaces = hostif.names()
     assert set(cfg.observation_points) == set(ifaces)  # one point per interface, named after it
     assert all(p.interface == n for n, p in cfg.observation_points.items())
+    # lo carries the device's own API traffic: only admins may capture it
+    assert cfg.observation_points["lo"].admin_only
+    assert [n for n, p in cfg.observation_points.items() if p.admin_only] == ["lo"]
+    assert not cfg.observation_points["lo"].usable_by("alice", admin=False)
+    assert cfg.observation_points["lo"].usable_by("admin", admin=True)
+    assert cfg.tls_cert is None  # loopback: plain HTTP is allowed
     assert cfg.data_dir == path.parent.resolve() / "data" and cfg.listen == "127.0.0.1:2020"
     token_file = path.parent / "admin-token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600

@@ -74,7 +74,7 @@ def test_netflow_packets_deleted_by_default(make_client, lan) -> None:
     wait_state(client, cid, ("running",))
     lan.run(lan.ns_a, "udp", B_IP, 5000, 10, 10)
     cap = wait_state(client, cid, ("complete",))
-    directory = client.app.state.device.cfg.data_dir / "captures" / cid
+    directory = client.app.state.device.cfg.data_dir / "projects" / "admin" / cid
     assert not list(directory.glob("*.pcap*")) and cap["stats"]["ip_packets"] >= 10
     r = client.get(f"/retrieve?id={cid}&format=pcap", headers=headers())
     assert r.status_code == 409 and "not kept" in r.json()["msg"]

@@ -45,7 +45,7 @@ def test_kill9_resumes_running_and_starts_scheduled(daemon: Daemon, lan, tmp_pat
     daemon.wait(running, ("running",))
     lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 10)
     time.sleep(1.2)  # let tcpdump write them out
-    capdir = tmp_path / "data" / "captures" / running
+    capdir = tmp_path / "data" / "projects" / "admin" / running
     assert tcpdumps_for(capdir)
     daemon.kill9()
     deadline = time.monotonic() + 5

@@ -8,17 +8,18 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.orm import sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
-from opentap import __version__, auth
+from opentap import __version__, filemodes
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
+from opentap.datalock import DataDirLock
 from opentap.datapath.reconcile import Reconciler, has_net_admin
 from opentap.datapath.tc import TcDriver
-from opentap.db.session import make_engine, make_sessionmaker, migrate
+from opentap.db.session import database_health, open_database
 from opentap.taas.store import TaasStore
 
 from . import capabilities, captures, errors, neutron, retrieve
@@ -35,12 +36,21 @@ def _datapath(sessions: sessionmaker) -> Reconciler | None:
     return Reconciler(sessions, TcDriver())
 
 
-def create_app(cfg: Config) -> FastAPI:
-    cfg.data_dir.mkdir(parents=True, exist_ok=True)
-    auth.invoke_secret(cfg, create=True)  # for `opentap invoke`, the SSH forced command
-    db = make_engine(cfg.database_url)
-    migrate(db)
-    sessions = make_sessionmaker(db)
+def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
+    """The device's app. lock: the data directory's, already held (`opentap serve` takes it first thing); when
+    None the app takes it here and lets it go at shutdown. Raises AlreadyRunning, or DatabaseUnusable when the
+    database cannot be opened and brought up to date."""
+    own_lock = lock is None
+    if lock is None:
+        lock = DataDirLock(cfg.data_dir)
+        lock.acquire()
+    try:
+        filemodes.tighten(cfg)
+        db, sessions = open_database(cfg.database_url)
+    except BaseException:
+        if own_lock:
+            lock.release()
+        raise
     dev = Device(cfg, sessions, CaptureEngine(cfg, sessions))
 
     @asynccontextmanager
@@ -55,6 +65,8 @@ def create_app(cfg: Config) -> FastAPI:
                 app.state.datapath.stop()
             dev.engine.shutdown()
             db.dispose()
+            if own_lock:
+                lock.release()
 
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
@@ -75,8 +87,15 @@ def create_app(cfg: Config) -> FastAPI:
                                    swagger_css_url="/docs-static/swagger-ui.css",
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
 
-    @app.get("/healthz", tags=["health"], summary="Liveness check (no token needed)")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
+             responses={503: {"description": "the database or the capture engine is not working"}})
+    def healthz() -> JSONResponse:
+        database = database_health(sessions)
+        engine = "ok" if dev.engine.running else "stopped"
+        ok = database == "ok" and engine == "ok"
+        body = {"status": "ok" if ok else "error", "database": database, "engine": engine}
+        if not ok:
+            body["msg"] = "; ".join(f"{k}: {v}" for k, v in (("database", database), ("engine", engine)) if v != "ok")
+        return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

@@ -6,11 +6,12 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
+from sqlalchemy import select
 
 from opentap.auth import Principal
 from opentap.capture import requests
 from opentap.config import ObservationPoint
-from opentap.db.models import ACTIVE_STATES, Capture
+from opentap.db.models import ACTIVE_STATES, Capture, find
 from opentap.taas.store import observation_points
 
 from .deps import Device, device, principal
@@ -26,6 +27,7 @@ def _num(t: float) -> int | float:
 def describe(cap: Capture, who: Principal) -> dict[str, Any]:
     d = {
         "id": cap.id, "type": cap.type, "project_id": cap.project_id, "observationpt": cap.observation_point,
+        "device_filter": cap.options.get("device_filter"),
         "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
         "duration": _num(cap.stop - cap.start), "options": cap.options, "created_at": cap.created_at,
         "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
@@ -37,12 +39,25 @@ def describe(cap: Capture, who: Principal) -> dict[str, Any]:
     return d
 
 
-def visible(dev: Device, who: Principal, capture_id: str) -> Capture:
-    """The capture if the caller may see it; another project's capture is reported as missing."""
+def visible(dev: Device, who: Principal, capture_id: str, project: str | None = None) -> Capture:
+    """The capture if the caller may see it; another project's capture is reported as missing. Ids are unique
+    per project: a member names its own project's, an admin any project's (`project`, needed when several
+    projects use the id)."""
+    missing = ApiError(404, f"no capture with id '{capture_id[:128]}'")
+    if project is not None and not who.owns(project):
+        raise missing
     with dev.sessions() as s:
-        cap = s.get(Capture, capture_id)
-    if cap is None or not who.owns(cap.project_id):
-        raise ApiError(404, f"no capture with id '{capture_id[:128]}'")
+        if project is not None or not who.is_admin:
+            cap = find(s, project or who.project, capture_id)
+        else:
+            rows = s.scalars(select(Capture).where(Capture.id == capture_id)).all()
+            if len(rows) > 1:
+                owners = ", ".join(sorted(c.project_id for c in rows))
+                raise ApiError(409, f"the id '{capture_id}' is used by captures of several projects ({owners}); "
+                                    "say which with project=")
+            cap = rows[0] if rows else None
+    if cap is None:
+        raise missing
     return cap
 
 
@@ -70,10 +85,13 @@ def capture(
     snaplen: str | None = Query(None, description="bytes kept per packet (ethernet)"),
     period: str | None = Query(None, description="sampling period in ms (linkstats)"),
     keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
+    exclude_device_traffic: str | None = Query(None, description="ethernet, netflow: leave out the device's own "
+                                               "API and SSH traffic (default true; only admins may say false)"),
     dev: Device = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
-              "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets}
+              "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
+              "exclude_device_traffic": exclude_device_traffic}
     return _schedule(dev, who, capture_type, params)
 
 
@@ -89,6 +107,7 @@ class CaptureBody(BaseModel):
     snaplen: int | None = None
     period: int | None = None
     keep_packets: bool | None = None
+    exclude_device_traffic: bool | None = None
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")
@@ -97,13 +116,19 @@ def create_capture(body: CaptureBody, dev: Device = Depends(device),
     return _schedule(dev, who, body.type, body.model_dump(exclude={"type"}))
 
 
+PROJECT_QUERY = Query(None, description="the capture's project (admins; needed when several projects use the id)")
+
+
 @router.get("/captures", summary="List captures")
-def list_captures(state: str | None = None, type: str | None = None, dev: Device = Depends(device),
-                  who: Principal = Depends(principal)) -> dict[str, Any]:
+def list_captures(state: str | None = None, type: str | None = None,
+                  project: str | None = Query(None, description="admins: only this project's captures"),
+                  dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
     with dev.sessions() as s:
         q = s.query(Capture)
         if not who.is_admin:
             q = q.filter(Capture.project_id == who.project)
+        elif project:
+            q = q.filter(Capture.project_id == project)
         if state:
             q = q.filter(Capture.state == state)
         if type:
@@ -113,21 +138,21 @@ def list_captures(state: str | None = None, type: str | None = None, dev: Device
 
 
 @router.get("/captures/{capture_id}", summary="One capture and its state")
-def show_capture(capture_id: str, dev: Device = Depends(device),
+def show_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: Device = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
-    return {"capture": describe(visible(dev, who, capture_id), who)}
+    return {"capture": describe(visible(dev, who, capture_id, project), who)}
 
 
 @router.delete("/captures/{capture_id}", summary="Cancel a scheduled/running capture, or delete a finished one",
                responses={200: {"description": "cancelled; its data so far is kept"}, 204: {"description": "deleted"}})
-def delete_capture(capture_id: str, dev: Device = Depends(device),
+def delete_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: Device = Depends(device),
                    who: Principal = Depends(principal)) -> Any:
     if not who.can_write:
         raise ApiError(403, "your role may read captures but not cancel or delete them")
-    visible(dev, who, capture_id)
+    owner = visible(dev, who, capture_id, project).project_id
 
     def act(s) -> Capture | None:
-        cap = s.get(Capture, capture_id)
+        cap = find(s, owner, capture_id)
         if cap is None:
             raise ApiError(404, f"no capture with id '{capture_id}'")
         if cap.state in ACTIVE_STATES:

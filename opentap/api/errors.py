@@ -9,7 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from opentap.capture.requests import RequestError
+from opentap.capture.errors import RequestError
 from opentap.taas.errors import NeutronError, method_not_allowed
 
 log = logging.getLogger("opentap.api")

@@ -36,9 +36,10 @@ def _libpcap() -> ctypes.CDLL:
     return lib
 
 
-def check_filter(expression: str, snaplen: int = 262144) -> str:
-    """Return the expression if libpcap compiles it; raise BadFilter with libpcap's message otherwise."""
-    if len(expression) > MAX_FILTER_LEN:
+def check_filter(expression: str, snaplen: int = 262144, max_len: int | None = MAX_FILTER_LEN) -> str:
+    """Return the expression if libpcap compiles it; raise BadFilter with libpcap's message otherwise.
+    max_len: a caller's filter is bounded; the device's own (one clause per host address) is not."""
+    if max_len is not None and len(expression) > max_len:
         raise BadFilter(f"filter is longer than {MAX_FILTER_LEN} characters")
     if "\x00" in expression:
         raise BadFilter("filter contains a NUL character")

@@ -4,42 +4,64 @@ All work that touches children, capture files or capture states runs on this thr
 commands), so there is one writer and no lock juggling. Children are forked from this thread on purpose:
 their parent-death signal is tied to it. The database is the truth: after a restart, `recover` resumes what
 was running, and scheduled rows start on time because the loop only ever reads rows.
+
+Every way out of `running` ends in a final state with a reason: a capture whose driver or files fail (a full
+or read-only disk, a directory removed under it) is ended, one at a time, and the engine carries on.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import errno
 import logging
 import os
 import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from opentap.capture import children, retention, storage
-from opentap.capture.requests import Plan, RequestError
+from opentap import filemodes
+from opentap.capture import children, limits, manifest, recovery, retention, storage
+from opentap.capture.errors import RequestError
+from opentap.capture.requests import Plan
 from opentap.capture.types import REGISTRY, Driver, DriverContext
 from opentap.config import Config
-from opentap.db.models import ACTIVE_STATES, FINAL_STATES, Capture
+from opentap.db.models import Capture, find
 
 log = logging.getLogger("opentap.engine")
 MAX_SLEEP = 0.5  # seconds between ticks when nothing is due: chunk publishing and the quota check
+Key = limits.Key
 
 
 def fmt_time(t: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
 
 
+def key(cap: Capture) -> Key:
+    return cap.project_id, cap.id
+
+
+def io_failure(e: BaseException) -> tuple[str, str]:
+    """The final state and reason for an error writing a capture's data: a full disk truncates (what was
+    written is good), anything else fails it."""
+    when = fmt_time(time.time())
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return "truncated", f"disk full at {when}"
+    what = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
+    return "failed", f"its data could not be written at {when}: {what}"
+
+
 class CaptureEngine:
     def __init__(self, cfg: Config, sessions: sessionmaker) -> None:
         self.cfg, self.sessions = cfg, sessions
-        self.active: dict[str, Driver] = {}
+        self.active: dict[Key, Driver] = {}
         self._commands: queue.Queue[tuple[Callable[[Session], Any], concurrent.futures.Future]] = queue.Queue()
         self._wake = threading.Event()
         self._stopping = threading.Event()
@@ -51,15 +73,16 @@ class CaptureEngine:
         self._thread = threading.Thread(target=self._run, name="capture-engine", daemon=True)
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopping.is_set()
+
     def shutdown(self) -> None:
         """Stop the children but leave their rows running: the next start resumes them, as after a crash."""
         self._stopping.set()
         self._wake.set()
         if self._thread:
             self._thread.join(timeout=30)
-
-    def notify(self) -> None:
-        self._wake.set()
 
     def call(self, fn: Callable[[Session], Any], timeout: float = 30) -> Any:
         """Run fn(session) on the engine thread and return its result (or raise its exception)."""
@@ -68,20 +91,24 @@ class CaptureEngine:
         self._wake.set()
         return fut.result(timeout)
 
+    def directory(self, cap: Capture) -> Path:
+        return storage.capture_dir(self.cfg.data_dir, cap.project_id, cap.id)
+
     def _run(self) -> None:
         with self.sessions() as s:
             self._recover(s)
         while not self._stopping.is_set():
             try:
                 delay = self._tick()
-            except Exception:  # never let one bad row stop every capture
+            except Exception:  # never let one bad pass stop every capture
                 log.exception("capture engine tick failed")
                 delay = MAX_SLEEP
             self._wake.wait(delay)
             self._wake.clear()
-        for cid, driver in list(self.active.items()):
-            driver.stop()
-            log.info("capture %s: stopped for shutdown, will resume at next start", cid)
+        for k, driver in list(self.active.items()):
+            with contextlib.suppress(Exception):
+                driver.stop()
+            log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
         self.active.clear()
 
     # --- one pass -----------------------------------------------------------------------------------------
@@ -91,24 +118,43 @@ class CaptureEngine:
             self._run_commands(s)
             due = s.scalars(select(Capture).where(Capture.state == "scheduled", Capture.start <= now)).all()
             for cap in due:
-                self._begin(s, cap, now)
-            for cid in list(self.active):
-                cap = s.get(Capture, cid)
-                driver = self.active[cid]
+                self._guarded(s, cap, lambda c: self._begin(s, c, now))
+            for k in list(self.active):
+                cap = find(s, *k)
                 if cap is None:  # row deleted underneath us (should not happen): just stop
-                    self.active.pop(cid).stop()
+                    with contextlib.suppress(Exception):
+                        self.active.pop(k).stop()
                     continue
-                driver.tick()
-                if cap.stop + REGISTRY[cap.type].stop_grace <= time.time():
-                    self._finish(s, cap, "complete")
-                elif not driver.alive():
-                    self._finish(s, cap, "failed", driver.failure())
-            self._enforce_quota(s)
+                self._guarded(s, cap, lambda c: self._supervise(s, c))
+            self._enforce_limits(s)
             if now >= self._next_gc:
-                retention.collect(s, self.cfg, now, active=set(self.active))
+                retention.collect(s, self.cfg, now)
+                recovery.account_for_dirs(s, self.cfg, set(self.active))
                 self._next_gc = now + self.cfg.gc_interval_seconds
             s.commit()
             return self._next_due(s)
+
+    def _guarded(self, s: Session, cap: Capture, step: Callable[[Capture], None]) -> None:
+        """One capture's step; if it raises, that capture ends (failed, or truncated on a full disk) with the
+        error as its reason, and the others carry on."""
+        try:
+            step(cap)
+        except Exception as e:
+            s.rollback()
+            log.exception("capture %s of %s: %s", cap.id, cap.project_id, e)
+            state, reason = io_failure(e)
+            self._end(s, cap, state, reason)
+
+    def _supervise(self, s: Session, cap: Capture) -> None:
+        driver = self.active[key(cap)]
+        if storage.disk_full(self.directory(cap)):  # stop while what was written can still be published
+            self._finish(s, cap, "truncated", f"disk full at {fmt_time(time.time())}")
+            return
+        driver.tick()
+        if cap.stop + REGISTRY[cap.type].stop_grace <= time.time():
+            self._finish(s, cap, "complete")
+        elif not driver.alive():
+            self._finish(s, cap, "failed", driver.failure())
 
     def _run_commands(self, s: Session) -> None:
         while True:
@@ -126,8 +172,10 @@ class CaptureEngine:
     def _next_due(self, s: Session) -> float:
         now = time.time()
         times = [s.scalar(select(func.min(Capture.start)).where(Capture.state == "scheduled"))]
-        for cap in s.scalars(select(Capture).where(Capture.id.in_(list(self.active)))):
-            times.append(cap.stop + REGISTRY[cap.type].stop_grace)
+        for p, cid in self.active:
+            cap = find(s, p, cid)
+            if cap is not None:
+                times.append(cap.stop + REGISTRY[cap.type].stop_grace)
         due = [t - now for t in times if t is not None]
         return max(0.0, min([MAX_SLEEP, *due]))
 
@@ -140,12 +188,20 @@ class CaptureEngine:
             cap.reason = _join(cap.reason, f"started {now - cap.start:.0f} s late (the daemon was not running)")
         self._launch(s, cap)
 
+    def _make_dir(self, cap: Capture) -> Path:
+        """The capture's directory, and its project's, with our modes (the capture user must write there)."""
+        directory = self.directory(cap)
+        for path in (storage.projects_root(self.cfg.data_dir), directory.parent, directory):
+            filemodes.secure_dir(self.cfg, path)
+        return directory
+
     def _launch(self, s: Session, cap: Capture) -> None:
         ctype = REGISTRY[cap.type]
         cap.segments += 1
-        ctx = DriverContext(storage.capture_dir(self.cfg.data_dir, cap.id), cap.interface, cap.segments,
-                            dict(cap.options), self.cfg.capture_buffer_kib, self.cfg.chunk_mb,
-                            self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout, int(cap.stop * 1e9))
+        directory = self._make_dir(cap)
+        ctx = DriverContext(directory, cap.interface, cap.segments, dict(cap.options), self.cfg.capture_buffer_kib,
+                            self.cfg.chunk_mb, self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout,
+                            int(cap.stop * 1e9), self.cfg.capture_user)
         driver = ctype.make_driver(ctx)
         try:
             driver.start()
@@ -153,50 +209,86 @@ class CaptureEngine:
             self._set_final(s, cap, "failed", str(e))
             log.warning("capture %s failed to start: %s", cap.id, e)
             return
-        self.active[cap.id] = driver
+        self.active[key(cap)] = driver
         cap.state, cap.child_pid = "running", driver.pid
         cap.started_at = cap.started_at or time.time()
         s.commit()
+        self._describe(cap)
         log.info("capture %s (%s on %s) running until %s", cap.id, cap.type, cap.interface, fmt_time(cap.stop))
 
     def _finish(self, s: Session, cap: Capture, state: str, reason: str = "") -> None:
-        driver = self.active.pop(cap.id, None)
+        driver = self.active.pop(key(cap), None)
+        problems: list[str] = []
         if driver is not None:
-            driver.stop()
+            try:
+                problems = driver.stop()
+            except Exception as e:  # the data may be incomplete or unpublished: say so, and still end it
+                log.warning("capture %s: stopping its driver failed: %s", cap.id, e)
+                io_state, io_reason = io_failure(e)
+                state, reason = _worse(state, io_state), _join(reason, io_reason)
         if state == "complete" and cap.reason:  # a gap was recorded earlier (restart, late start, quota)
             state = "truncated"
-        self._set_final(s, cap, state, reason)
+        self._set_final(s, cap, state, reason, problems)
 
-    def _set_final(self, s: Session, cap: Capture, state: str, reason: str = "") -> None:
-        directory = storage.capture_dir(self.cfg.data_dir, cap.id)
+    def _end(self, s: Session, cap: Capture, state: str, reason: str) -> None:
+        """End a capture after an error, whatever state its row and driver are in."""
+        cap = find(s, cap.project_id, cap.id) or cap
+        if key(cap) in self.active:
+            self._finish(s, cap, state, reason)
+        else:
+            self._set_final(s, cap, state, reason)
+
+    def _set_final(self, s: Session, cap: Capture, state: str, reason: str = "",
+                   problems: Iterable[str] = ()) -> None:
+        directory = self.directory(cap)
         ctype = REGISTRY[cap.type]
+        reasons = [reason, *problems]
         if directory.is_dir():
-            ctype.finalize(directory)
-            totals = ctype.totals(directory)
-            cap.packets, cap.bytes = totals.packets, totals.bytes
-            cap.drops_kernel, cap.drops_interface = totals.drops_kernel, totals.drops_interface
-            cap.stats = totals.stats
-            cap.data_bytes = storage.tree_size(directory)
-            if state == "failed" and totals.packets:  # it died, but what it captured until then is kept
-                state = "truncated"
-        cap.state, cap.reason, cap.child_pid = state, _join(cap.reason, reason), None
-        cap.finished_at = time.time()
+            try:
+                ctype.finalize(directory)
+                totals = ctype.totals(directory)
+                cap.packets, cap.bytes = totals.packets, totals.bytes
+                cap.drops_kernel, cap.drops_interface = totals.drops_kernel, totals.drops_interface
+                cap.stats = totals.stats
+                cap.data_bytes = storage.tree_size(directory)
+                reasons += totals.problems
+                if state == "failed" and cap.packets:  # it died, but what it captured until then is kept
+                    state = "truncated"
+            except Exception as e:
+                log.warning("capture %s: its data could not be published or counted: %s", cap.id, e)
+                io_state, io_reason = io_failure(e)
+                state = _worse(state, io_state)
+                reasons.append(io_reason)
+        elif cap.started_at is not None:  # it ran, and its data is gone
+            state, cap.packets, cap.bytes, cap.data_bytes = "failed", 0, 0, 0
+            reasons.append(storage.DIR_REMOVED)
+        reasons = [r for r in dict.fromkeys(reasons) if r]
+        if state == "complete" and reasons:
+            state = "truncated"
+        for r in reasons:
+            cap.reason = _join(cap.reason, r)
+        cap.state, cap.child_pid, cap.finished_at = state, None, time.time()
         s.commit()
+        self._describe(cap, final=True)
         log.info("capture %s %s%s", cap.id, state, f": {cap.reason}" if cap.reason else "")
+
+    def _describe(self, cap: Capture, final: bool = False) -> None:
+        """The capture's manifest, so its directory can be accounted for without the database."""
+        directory = self.directory(cap)
+        if not directory.is_dir():
+            return
+        try:
+            manifest.write(directory, cap, files=final)
+        except OSError as e:  # a full or read-only disk: the row still says it all
+            log.warning("capture %s: its manifest could not be written: %s", cap.id, e)
 
     def create(self, s: Session, plan: Plan, project: str) -> Capture:
         """Engine-thread half of a capture request: the checks that depend on other rows, then the insert,
         in one place so two requests cannot both take the last slot or the same id."""
-        if plan.id is not None and s.get(Capture, plan.id) is not None:
-            raise RequestError(409, f"the id '{plan.id}' is already used by another capture; choose another")
-        overlapping = s.scalar(select(func.count()).select_from(Capture).where(
-            Capture.state.in_(ACTIVE_STATES), Capture.start < plan.stop, Capture.stop > plan.start))
-        if overlapping >= self.cfg.max_concurrent_captures:
-            raise RequestError(429, f"too many concurrent captures: {overlapping} already overlap this window "
-                                    f"(this device allows {self.cfg.max_concurrent_captures})")
-        if self.usage(s) >= self.cfg.disk_quota_bytes:
-            raise RequestError(507, f"the disk quota of {self.cfg.disk_quota_mb:g} MB for captured data is full; "
-                                    "delete captures or wait for the retention period to pass")
+        if plan.id is not None and find(s, project, plan.id) is not None:
+            raise RequestError(409, f"the id '{plan.id}' is already used by another capture of your project; "
+                                    "choose another")
+        limits.check_new(s, self.cfg, self.active, project, plan.start, plan.stop)
         cap = Capture(id=plan.id or str(uuid.uuid4()), type=plan.type, project_id=project,
                       observation_point=plan.point.name, interface=plan.point.interface, start=plan.start,
                       stop=plan.stop, state="scheduled", options=plan.options, created_at=time.time(),
@@ -214,44 +306,69 @@ class CaptureEngine:
             self._set_final(s, cap, "cancelled", f"cancelled by {who} before it started")
 
     def delete(self, s: Session, cap: Capture) -> None:
-        storage.remove(storage.capture_dir(self.cfg.data_dir, cap.id))
+        storage.remove(self.directory(cap))
         s.delete(cap)
         s.commit()
 
-    # --- quota and recovery -------------------------------------------------------------------------------
-    def usage(self, s: Session) -> int:
-        finished = s.scalar(select(func.coalesce(func.sum(Capture.data_bytes), 0))
-                            .where(Capture.state.in_(FINAL_STATES))) or 0
-        live = sum(storage.tree_size(storage.capture_dir(self.cfg.data_dir, cid)) for cid in self.active)
-        return int(finished) + live
-
-    def _enforce_quota(self, s: Session) -> None:
-        if not self.active or self.usage(s) < self.cfg.disk_quota_bytes:
+    def data_lost(self, s: Session, project: str, capture_id: str, what: str) -> None:
+        """A finished capture's data was found missing or damaged (by a retrieve): the row says so from now."""
+        cap = find(s, project, capture_id)
+        if cap is None or what in cap.reason:
             return
-        for cid in list(self.active):
-            cap = s.get(Capture, cid)
-            if cap is not None:
-                self._finish(s, cap, "truncated",
-                             f"stopped at {fmt_time(time.time())}: the disk quota of "
-                             f"{self.cfg.disk_quota_mb:g} MB for captured data was reached")
+        cap.reason = _join(cap.reason, what)
+        if cap.state == "complete":
+            cap.state = "truncated"
+        directory = self.directory(cap)
+        cap.data_bytes = storage.tree_size(directory) if directory.is_dir() else 0
+        s.commit()
+        self._describe(cap)
+        log.warning("capture %s of %s: %s", capture_id, project, what)
+
+    # --- limits and recovery ------------------------------------------------------------------------------
+    def usage(self, s: Session, project: str | None = None) -> int:
+        return limits.usage(s, self.cfg.data_dir, self.active, project)
+
+    def _enforce_limits(self, s: Session) -> None:
+        if not self.active:
+            return
+        for keys, why in limits.over_quota(s, self.cfg, list(self.active)):
+            for k in keys:
+                cap = find(s, *k)
+                if cap is not None and k in self.active:
+                    self._guarded(s, cap, lambda c, why=why: self._finish(
+                        s, c, "truncated", f"stopped at {fmt_time(time.time())}: {why}"))
 
     def _recover(self, s: Session) -> None:
-        """Pick up after a previous daemon, which may have been killed with -9."""
+        """Pick up after a previous daemon, which may have been killed with -9, or after a lost database."""
+        storage.remove_leftovers(self.cfg.data_dir)
+        recovery.adopt_legacy(s, self.cfg)
+        recovery.account_for_dirs(s, self.cfg, set())
         now = time.time()
         for cap in s.scalars(select(Capture).where(Capture.state == "running")).all():
-            directory = storage.capture_dir(self.cfg.data_dir, cap.id)
-            if children.kill_orphan(cap.child_pid, str(directory)):
-                _wait_gone(cap.child_pid)
-            last = _last_write(directory) or cap.started_at or now
-            if cap.stop > now:
-                cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
-                                               f"{fmt_time(now)}: no data for that gap")
-                REGISTRY[cap.type].finalize(directory)
-                self._launch(s, cap)
-            else:
-                self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "
-                                                     "the window ended; the data up to then is kept")
+            self._guarded(s, cap, lambda c: self._resume(s, c, now))
         s.commit()
+
+    def _resume(self, s: Session, cap: Capture, now: float) -> None:
+        directory = self.directory(cap)
+        if children.kill_orphan(cap.child_pid, str(directory)):
+            _wait_gone(cap.child_pid)
+        last = _last_write(directory) or cap.started_at or now
+        if cap.stop > now:
+            cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
+                                           f"{fmt_time(now)}: no data for that gap")
+            if directory.is_dir():
+                REGISTRY[cap.type].finalize(directory)
+            self._launch(s, cap)
+        else:
+            self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "
+                                                 "the window ended; the data up to then is kept")
+
+
+_SEVERITY = {"complete": 0, "cancelled": 1, "truncated": 2, "failed": 3}
+
+
+def _worse(a: str, b: str) -> str:
+    return a if _SEVERITY.get(a, 0) >= _SEVERITY.get(b, 0) else b
 
 
 def _join(a: str, b: str) -> str:

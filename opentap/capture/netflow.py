@@ -46,10 +46,10 @@ def stats(directory: Path) -> dict[str, int]:
 class NetflowDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
                  buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool,
-                 stop_ns: int | None = None) -> None:
+                 stop_ns: int | None = None, user: str | None = None) -> None:
         self.directory, self.segment, self.keep = directory, segment, keep_packets
         self.packets = packets.PacketDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
-                                            buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns)
+                                            buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns, user=user)
         self.meter = FlowMeter(active, idle, until_ns=stop_ns)
         self.follower = ChunkFollower(self.meter)
         self._stop = threading.Event()
@@ -106,18 +106,25 @@ class NetflowDriver:
     def tick(self) -> None:
         pass  # the metering thread publishes chunks itself, so it never meters a file being renamed
 
-    def stop(self) -> packets.PacketStats:
+    def stop(self) -> list[str]:
+        """Stop metering and tcpdump, meter what is left, flush every open flow; return what makes the records
+        incomplete (tcpdump's count of packets against the records the meter read)."""
         self._stop.set()
         if self._thread:
             self._thread.join()
-        result = self.packets.stop()  # tcpdump flushes and exits; every chunk is published
-        if self._error is None:
+        problems = self.packets.stop(whole=False)  # tcpdump flushes and exits; every chunk is published
+        if self._error is None and self.directory.is_dir():
             self._pass()
             self._write(self.meter.flush())
+            problems += self.packets.shortfall(self.follower.records)
         self._out.close()
+        if not self.directory.is_dir():
+            return problems
+        if self.keep:  # the meter left out packets past the window itself; the kept pcap is cut to it
+            self.packets.cut_to_window()
         (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(vars(self.meter.stats)))
         if not self.keep:
             for path in packets.chunk_files(self.directory):
                 path.unlink()
         finalize(self.directory)
-        return result
+        return problems

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from opentap.capture.pcapfile import iter_records, read_file_header
+from opentap.capture.pcapfile import Damage, iter_records, read_file_header
 
 CSV_COLUMNS = [
     "time",
@@ -184,8 +184,9 @@ def packet_fields(linktype: int, data: bytes) -> list[str]:
     return [""] * 9
 
 
-def csv_lines(paths: Sequence[Path]) -> Iterator[str]:
-    """The CSV header line, then one line per whole packet of the chunks, each ending in a newline.
+def csv_lines(paths: Sequence[Path], damage: list[Damage] | None = None) -> Iterator[str]:
+    """The CSV header line, then one line per whole packet of the chunks, each ending in a newline. damage:
+    as for pcapfile's readers (a damaged chunk ends at its last good record and is listed there).
 
     No quoting is needed: every field is generated here and none can contain a comma.
     """
@@ -196,6 +197,6 @@ def csv_lines(paths: Sequence[Path]) -> Iterator[str]:
         if header is None:
             continue
         linktype = header.linktype
-        for timestamp_ns, orig_len, data in iter_records([path]):
+        for timestamp_ns, orig_len, data in iter_records([path], damage):
             fields = packet_fields(linktype, data)
             yield f"{_time_ms(timestamp_ns)},{','.join(fields)},{orig_len}\n"

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from opentap.capture import children, pcapfile
+from opentap.capture import children, pcapfile, storage
 from opentap.capture.storage import publish
 
 STOP_GRACE = 1.5  # seconds tcpdump runs past the window, so libpcap's last block reaches the file
@@ -105,9 +105,10 @@ def parse_stats(stderr_text: str) -> PacketStats:
 
 class PacketDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
-                 buffer_kib: int, chunk_mb: int, stop_ns: int | None = None) -> None:
+                 buffer_kib: int, chunk_mb: int, stop_ns: int | None = None, user: str | None = None) -> None:
         self.directory, self.interface, self.segment, self.stop_ns = directory, interface, segment, stop_ns
         self.snaplen, self.bpf, self.buffer_kib, self.chunk_mb = snaplen, bpf, buffer_kib, chunk_mb
+        self.user = user  # tcpdump drops root to this user once the interface is open; None: it stays root
         self.log = directory / f"tcpdump-{segment:03d}.log"
         self.proc: subprocess.Popen | None = None
 
@@ -117,7 +118,8 @@ class PacketDriver:
 
     def argv(self) -> list[str]:
         argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(self.snaplen),
-                "-C", str(self.chunk_mb), "-Z", "root", "-w", str(self.directory / f".seg{self.segment:03d}.pcap")]
+                "-C", str(self.chunk_mb), "-Z", self.user or "root",
+                "-w", str(self.directory / f".seg{self.segment:03d}.pcap")]
         # "--" ends option parsing, so a filter can never be read as a tcpdump option.
         return argv + (["--", self.bpf] if self.bpf else [])
 
@@ -154,13 +156,34 @@ class PacketDriver:
             self.proc.send_signal(signal.SIGUSR2)
         publish_closed(self.directory, keep_last=True)
 
-    def stop(self) -> PacketStats:
+    def stop(self, whole: bool = True) -> list[str]:
+        """Stop tcpdump and publish its chunks; return what makes the data incomplete (nothing, normally).
+        tcpdump's own count of the packets it wrote is compared with the records in its files: a full disk or
+        a directory removed under it shows up here (tcpdump itself carries on quietly). whole=False: only stop
+        and publish; the caller (the netflow driver) reads the chunks first, then compares and cuts."""
         if self.proc is not None:
             children.stop(self.proc)
+        if not self.directory.is_dir():
+            return [storage.DIR_REMOVED]
         publish_closed(self.directory, keep_last=False)
+        if not whole:
+            return []
+        chunks = segment_chunks(self.directory, self.segment)
+        problems = self.shortfall(pcapfile.count(chunks).packets)
+        self.cut_to_window()
+        return problems
+
+    def cut_to_window(self) -> None:
         if self.stop_ns is not None:  # what tcpdump caught during the grace period is outside the window
             pcapfile.truncate_after(segment_chunks(self.directory, self.segment), self.stop_ns)
-        return parse_stats(self._log_text())
+
+    def shortfall(self, in_files: int) -> list[str]:
+        """A problem when fewer records reached the files than tcpdump says it captured."""
+        captured = parse_stats(self._log_text()).captured
+        if in_files >= captured:
+            return []
+        why = " (the disk is full)" if storage.disk_full(self.directory) else ""
+        return [f"{captured - in_files} of the {captured} packets tcpdump captured are missing from its files{why}"]
 
 
 def publish_closed(directory: Path, *, keep_last: bool) -> None:

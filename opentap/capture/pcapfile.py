@@ -62,6 +62,19 @@ class PcapHeader:
 
 
 @dataclass(frozen=True)
+class Damage:
+    """Where a file stops making sense: the records before `offset` are good, nothing after it is read."""
+
+    path: Path
+    offset: int
+    what: str
+
+    def __str__(self) -> str:
+        return f"{self.path.name} is damaged at byte {self.offset} ({self.what}): its data ends at the last " \
+               "good record before it"
+
+
+@dataclass(frozen=True)
 class PcapStats:
     packets: int
     captured_bytes: int  # sum of caplen (what is stored in the files)
@@ -128,7 +141,8 @@ class Block(NamedTuple):
 
 
 def _blocks(
-    path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int, start: int = HEADER_LEN
+    path: Path, f: BinaryIO, header: PcapHeader, size: int, block: int, start: int = HEADER_LEN,
+    damage: list[Damage] | None = None,
 ) -> Iterator[Block]:
     """The file's whole records from ``start``, a block at a time, in file order.
 
@@ -137,6 +151,10 @@ def _blocks(
     so memory stays near one block plus one record. Reading stops at the size seen when the file was
     opened: a live file must not be chased forever, and whatever partial record sits at that point is
     dropped.
+
+    A record header that cannot be right (a caplen beyond any snaplen: we are no longer at a record boundary)
+    raises PcapError, or, when a damage list is given, ends this file's data at the last good record and is
+    added to the list: one damaged record must not make a whole capture unreadable.
     """
     big = header.byteorder == "big"
     base = start  # file offset of the next read
@@ -146,22 +164,27 @@ def _blocks(
         want = min(max(block, need), size - base)
         buf = f.read(want)
         offsets, pos, missing, bad_caplen, captured, wire = walk(buf, big, header.max_caplen)
-        if bad_caplen:
+        if bad_caplen and damage is None:
             raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {bad_caplen} > {header.max_caplen}")
         if pos:
             yield Block(buf, pos, offsets, captured, wire)
-        elif len(buf) < want or base + len(buf) >= size:
+        if bad_caplen:
+            assert damage is not None
+            damage.append(Damage(path, base + pos, f"a record claims {bad_caplen} bytes, over the limit of "
+                                                   f"{header.max_caplen}"))
+            return
+        if not pos and (len(buf) < want or base + len(buf) >= size):
             break  # the file ends inside a record (or shrank under us)
         need = max(len(buf) - pos + missing, RECORD_HEADER_LEN)  # a record longer than a block: read more
         base += pos
 
 
-def iter_records(paths: Iterable[Path]) -> Iterator[tuple[int, int, bytes]]:
+def iter_records(paths: Iterable[Path], damage: list[Damage] | None = None) -> Iterator[tuple[int, int, bytes]]:
     """Yield ``(timestamp_ns, orig_len, data)`` for every whole record of each file, in order."""
     for path, f, header, size in _files(paths):
         unpack = struct.Struct(header.struct_prefix + "IIII").unpack_from
         scale = 1 if header.nanosecond else 1000
-        for buf, _end, offsets, _captured, _wire in _blocks(path, f, header, size, BLOCK):
+        for buf, _end, offsets, _captured, _wire in _blocks(path, f, header, size, BLOCK, damage=damage):
             for pos in memoryview(offsets).cast("q"):
                 sec, frac, caplen, orig_len = unpack(buf, pos)
                 yield sec * 1_000_000_000 + frac * scale, orig_len, buf[pos + 16 : pos + 16 + caplen]
@@ -177,7 +200,7 @@ def _check_compatible(path: Path, first: PcapHeader, header: PcapHeader) -> None
         raise PcapError(f"{path}: byte order/timestamp precision differs from the first chunk")
 
 
-def stream_merged(paths: Sequence[Path], block: int = BLOCK) -> Iterator[bytes]:
+def stream_merged(paths: Sequence[Path], block: int = BLOCK, damage: list[Damage] | None = None) -> Iterator[bytes]:
     """One valid pcap byte stream from the chunk files in order.
 
     The first readable chunk's header is emitted once, then the whole records of every chunk,
@@ -200,15 +223,15 @@ def stream_merged(paths: Sequence[Path], block: int = BLOCK) -> Iterator[bytes]:
     # Only chunks that had a header at check time are streamed; a reused chunk is re-checked.
     for path, f, header, size in _files(ready):
         _check_compatible(path, first, header)
-        for b in _blocks(path, f, header, size, block):
+        for b in _blocks(path, f, header, size, block, damage=damage):
             yield b.buf[:b.end]
 
 
-def count(paths: Iterable[Path], block: int = BLOCK) -> PcapStats:
+def count(paths: Iterable[Path], block: int = BLOCK, damage: list[Damage] | None = None) -> PcapStats:
     """Count whole records: the C walk adds up the record headers of each block."""
     packets = captured = wire = 0
     for path, f, header, size in _files(paths):
-        for b in _blocks(path, f, header, size, block):
+        for b in _blocks(path, f, header, size, block, damage=damage):
             packets, captured, wire = packets + b.packets, captured + b.captured, wire + b.wire
     return PcapStats(packets, captured, wire)
 

@@ -8,21 +8,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentap.auth import Principal
-from opentap.capture import bpf, storage
+from opentap.capture import bpf, devicefilter, storage
+from opentap.capture.errors import RequestError
 from opentap.capture.types import REGISTRY
 from opentap.config import Config, ObservationPoint
 
 MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instead of s, say)
 MAX_SCHEDULE_AHEAD = 366 * 86400
 OPTION_LIMITS = {"snaplen": (64, 262144), "period": (10, 3_600_000)}
-
-
-class RequestError(ValueError):
-    """A caller's mistake: an HTTP status and a message a person can act on."""
-
-    def __init__(self, status: int, msg: str) -> None:
-        super().__init__(msg)
-        self.status, self.msg = status, msg
 
 
 @dataclass
@@ -122,13 +115,13 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     else:
         cid = None
     options: dict[str, Any] = {}
-    for name in ("filter", "snaplen", "period", "keep_packets"):
+    for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic"):
         value = params.get(name)
         if value in (None, ""):
             continue
         if name not in ctype.options:
             raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")
-        if name == "keep_packets":
+        if name in ("keep_packets", "exclude_device_traffic"):
             options[name] = _bool_option(name, value)
         elif name == "filter":
             try:
@@ -137,4 +130,21 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
                 raise RequestError(400, str(e)) from None
         else:
             options[name] = _int_option(name, value)
+    if "exclude_device_traffic" in ctype.options:
+        _device_traffic(cfg, who, options)
     return Plan(type_name, point, start, stop, cid, options, msg)
+
+
+def _device_traffic(cfg: Config, who: Principal, options: dict[str, Any]) -> None:
+    """Packet captures leave out the device's own API and SSH traffic (other users' tokens travel there); only
+    an admin may turn that off, for one capture."""
+    if options.pop("exclude_device_traffic", True):
+        options["device_filter"] = devicefilter.device_filter(cfg)
+        try:
+            bpf.check_filter(" and ".join(f"({f})" for f in (options.get("filter"), options["device_filter"]) if f),
+                             max_len=None)
+        except bpf.BadFilter as e:  # our own part always compiles: the combination is the caller's problem
+            raise RequestError(400, str(e)) from None
+    elif not who.is_admin:
+        raise RequestError(403, "only an admin may capture the device's own API and SSH traffic "
+                                "(exclude_device_traffic=false)")

@@ -1,4 +1,9 @@
-"""Where capture data lives: <data_dir>/captures/<id>/. Ids are checked before they touch a path."""
+"""Where capture data lives: <data_dir>/projects/<project>/<id>/. Ids are unique per project, so the project
+is part of the path; both are checked before they touch a path.
+
+Deleting renames a directory to a hidden `.deleting-…` name first, so a delete cut short by a crash never
+leaves something that looks like a capture; directories nobody can account for are moved to
+<data_dir>/quarantine/, never deleted (see retention.py)."""
 
 from __future__ import annotations
 
@@ -6,32 +11,58 @@ import contextlib
 import os
 import re
 import shutil
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
+DELETING = ".deleting-"
+DIR_REMOVED = "its data directory was removed while it ran; nothing is kept"
 
 
 class BadId(ValueError):
     pass
 
 
-def check_id(capture_id: str) -> str:
+def check_id(capture_id: str, what: str = "an id") -> str:
     # "." and ".." match the character class but would name the parent directories.
-    if not ID_RE.match(capture_id) or capture_id in (".", ".."):
-        raise BadId("an id must be 1-128 characters of letters, digits, '_', '.', '-' (and not '.' or '..')")
+    if not isinstance(capture_id, str) or not ID_RE.match(capture_id) or capture_id in (".", ".."):
+        raise BadId(f"{what} must be 1-128 characters of letters, digits, '_', '.', '-' (and not '.' or '..')")
     return capture_id
 
 
-def captures_root(data_dir: Path) -> Path:
+def projects_root(data_dir: Path) -> Path:
+    return data_dir / "projects"
+
+
+def legacy_root(data_dir: Path) -> Path:
+    """Before ids were per project: <data_dir>/captures/<id>/ (moved at start, see retention.adopt_legacy)."""
     return data_dir / "captures"
 
 
-def capture_dir(data_dir: Path, capture_id: str) -> Path:
-    root = captures_root(data_dir).resolve()
-    path = (root / check_id(capture_id)).resolve()
-    if path.parent != root:  # belt and braces: the id check above already forbids this
+def quarantine_root(data_dir: Path) -> Path:
+    return data_dir / "quarantine"
+
+
+def capture_dir(data_dir: Path, project: str, capture_id: str) -> Path:
+    root = projects_root(data_dir).resolve()
+    path = (root / check_id(project, "a project id") / check_id(capture_id)).resolve()
+    if path.parent.parent != root:  # belt and braces: the id checks above already forbid this
         raise BadId("an id must not name a path outside the data directory")
     return path
+
+
+def capture_dirs(data_dir: Path) -> Iterator[tuple[str, str, Path]]:
+    """(project, id, directory) of every capture directory on disk, hidden ones (being deleted) left out."""
+    root = projects_root(data_dir)
+    if not root.is_dir():
+        return
+    for project in sorted(os.scandir(root), key=lambda e: e.name):
+        if not project.is_dir(follow_symlinks=False) or not ID_RE.match(project.name):
+            continue
+        for entry in sorted(os.scandir(project.path), key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False) and ID_RE.match(entry.name) and not entry.name.startswith("."):
+                yield project.name, entry.name, Path(entry.path)
 
 
 def tree_size(path: Path) -> int:
@@ -44,7 +75,44 @@ def tree_size(path: Path) -> int:
 
 
 def remove(path: Path) -> None:
-    shutil.rmtree(path, ignore_errors=True)
+    """Delete a capture directory: first out of sight (one rename), then its files."""
+    if not path.exists():
+        return
+    doomed = path.with_name(f"{DELETING}{path.name}.{time.time_ns()}")
+    os.replace(path, doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def remove_leftovers(data_dir: Path) -> None:
+    """Finish deletes that a crash interrupted."""
+    root = projects_root(data_dir)
+    for doomed in root.glob(f"*/{DELETING}*") if root.is_dir() else ():
+        shutil.rmtree(doomed, ignore_errors=True)
+
+
+def quarantine(data_dir: Path, path: Path) -> Path:
+    """Move a directory nobody accounts for out of the way, keeping its data for an administrator."""
+    root = quarantine_root(data_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    target = root / f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{path.parent.name}-{path.name}"
+    os.replace(path, target)
+    return target
+
+
+DISK_RESERVE = 4 << 20  # bytes kept free on the data disk (less on a small one, see disk_full)
+
+
+def disk_full(path: Path) -> bool:
+    """Whether the filesystem holding path is (nearly) full. Captures stop a little before the last byte, so
+    that what they wrote can still be published and described; tcpdump itself would carry on silently."""
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return False
+    reserve = min(DISK_RESERVE, st.f_blocks * st.f_frsize // 50)
+    return st.f_bavail * st.f_frsize < reserve
 
 
 def publish(hidden: Path, final: Path) -> None:

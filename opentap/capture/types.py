@@ -24,7 +24,9 @@ class Driver(Protocol):
     def alive(self) -> bool: ...
     def failure(self) -> str: ...
     def tick(self) -> None: ...
-    def stop(self) -> Any: ...
+    def stop(self) -> list[str]:
+        """End the capture and publish its data; return what makes the data incomplete (empty: nothing)."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,13 @@ class DriverContext:
     flow_active_timeout: float
     flow_idle_timeout: float
     stop_ns: int  # the end of the window: data after it is cut off
+    capture_user: str | None = None  # tcpdump runs as this user once the interface is open
+
+    @property
+    def bpf(self) -> str | None:
+        """The caller's filter and the device's own (which leaves out the device's API and SSH traffic)."""
+        parts = [f"({f})" for f in (self.options.get("filter"), self.options.get("device_filter")) if f]
+        return " and ".join(parts) or None
 
 
 @dataclass(frozen=True)
@@ -46,6 +55,7 @@ class Format:
     suffix: str
     produce: Callable[[Path], Iterator[bytes]]
     missing: Callable[[Path], str | None] = lambda _d: None  # why this format cannot be served, if it cannot
+    reads_chunks: bool = False  # made from the pcap chunks: a retrieve checks them for damage first
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,7 @@ class Totals:
     drops_kernel: int = 0
     drops_interface: int = 0
     stats: dict[str, int] = field(default_factory=dict)
+    problems: tuple[str, ...] = ()  # what the files show is wrong with the data (a damaged chunk, say)
 
 
 @dataclass(frozen=True)
@@ -93,9 +104,23 @@ def _file_bytes(paths: list[Path]) -> Iterator[bytes]:
                 yield block
 
 
-def _pinned(directory: Path, render: Callable[[list[Path]], Iterator[bytes]]) -> Iterator[bytes]:
+def _pinned(directory: Path, render: Callable[[list[Path], list[pcapfile.Damage]], Iterator[bytes]]
+            ) -> Iterator[bytes]:
+    """The chunks, opened before the first byte goes out; a damaged one ends at its last good record (the
+    retrieve has checked them and told the capture beforehand)."""
     with packets.pinned_chunks(directory) as paths:
-        yield from render(paths)
+        yield from render(paths, [])
+
+
+def damage(directory: Path) -> list[pcapfile.Damage]:
+    """Damaged records in a capture's chunks (a fast walk over the record headers)."""
+    found: list[pcapfile.Damage] = []
+    pcapfile.count(packets.chunk_files(directory), damage=found)
+    return found
+
+
+def _merged(paths: list[Path], found: list[pcapfile.Damage]) -> Iterator[bytes]:
+    return pcapfile.stream_merged(paths, damage=found)
 
 
 def _drops(directory: Path) -> tuple[int, int]:
@@ -104,8 +129,9 @@ def _drops(directory: Path) -> tuple[int, int]:
 
 
 def _packet_totals(directory: Path) -> Totals:
-    counted = pcapfile.count(packets.chunk_files(directory))
-    return Totals(counted.packets, counted.wire_bytes, *_drops(directory))
+    found: list[pcapfile.Damage] = []
+    counted = pcapfile.count(packets.chunk_files(directory), damage=found)
+    return Totals(counted.packets, counted.wire_bytes, *_drops(directory), problems=tuple(map(str, found)))
 
 
 def _flow_totals(directory: Path) -> Totals:
@@ -146,18 +172,20 @@ def _linkstats_totals(directory: Path) -> Totals:
     if not files:
         return Totals()
     with open(files[0]) as f:
-        return Totals(packets=max(0, sum(1 for _ in f) - 1))  # rows sampled, not packets on the wire
+        rows = max(0, sum(1 for _ in f) - 1)
+    return Totals(packets=rows, stats=linkstats.sampler_stats(directory))  # rows sampled, not packets on the wire
 
 
 ETHERNET = CaptureType(
     name="ethernet", point_kind="network", description="full packets at the observation point (pcap)",
-    options=frozenset({"filter", "snaplen"}),
+    options=frozenset({"filter", "snaplen", "exclude_device_traffic"}),
     make_driver=lambda c: packets.PacketDriver(
-        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
-        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, stop_ns=c.stop_ns),
+        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
+        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, stop_ns=c.stop_ns, user=c.capture_user),
     formats={
-        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged)),
-        "csv": Format(CSV_MEDIA, "csv", lambda d: _pinned(d, lambda p: _encode(packetcsv.csv_lines(p)))),
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, _merged), reads_chunks=True),
+        "csv": Format(CSV_MEDIA, "csv", lambda d: _pinned(d, lambda p, dmg: _encode(packetcsv.csv_lines(p, dmg))),
+                      reads_chunks=True),
     },
     default_format="pcap", totals=_packet_totals,
     finalize=lambda d: packets.publish_closed(d, keep_last=False), stop_grace=packets.STOP_GRACE,
@@ -167,7 +195,8 @@ LINKSTATS = CaptureType(
     name="linkstats", point_kind="network",
     description="the interface's kernel counters sampled every `period` ms (CSV)",
     options=frozenset({"period"}),
-    make_driver=lambda c: linkstats.LinkstatsDriver(c.directory, c.interface, c.options.get("period", 1000)),
+    make_driver=lambda c: linkstats.LinkstatsDriver(c.directory, c.interface, c.options.get("period", 1000),
+                                                    c.segment),
     formats={"csv": Format(CSV_MEDIA, "csv", lambda d: _file_bytes(linkstats.data_files(d)))},
     default_format="csv", totals=_linkstats_totals, finalize=linkstats.finalize,
 )
@@ -181,14 +210,14 @@ def _kept_packets(directory: Path) -> str | None:
 NETFLOW = CaptureType(
     name="netflow", point_kind="network",
     description="flow records metered from the packets at the observation point (nfdump CSV)",
-    options=frozenset({"filter", "snaplen", "keep_packets"}),
+    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic"}),
     make_driver=lambda c: netflow.NetflowDriver(
-        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.options.get("filter"),
+        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
-        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns),
+        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user),
     formats={
         "csv": Format(CSV_MEDIA, "csv", _flows_csv),
-        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, pcapfile.stream_merged), missing=_kept_packets),
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: _pinned(d, _merged), missing=_kept_packets, reads_chunks=True),
     },
     default_format="csv", totals=_flow_totals, finalize=netflow.finalize, stop_grace=packets.STOP_GRACE,
 )

@@ -5,8 +5,9 @@ as the REST API gives it (JSON, CSV or pcap). It is made to be an SSH forced com
 
 With no call on its own command line it reads the call from SSH_ORIGINAL_COMMAND, where sshd puts what the
 client asked for (`ssh tap@device capabilities`). The words are split as a shell would split them, but no
-shell ever sees them: they only become an HTTP request to the local daemon, signed for the key's project and
-roles from the config's [[ssh_keys]] (auth.invoke_token).
+shell ever sees them: they only become an HTTP request to the local daemon on its Unix socket, where the
+daemon knows this process by its peer credentials and takes the key's project and roles from the config's
+[[ssh_keys]]. Nothing crosses a network interface, so a capture of lo cannot pick anything up.
 
 `request METHOD PATH` is the client's form (opentap.client.ssh): any API call, its JSON body on standard
 input, and the answer framed as an HTTP/1.1 status line and headers before the body, so the client gets the
@@ -23,8 +24,9 @@ from urllib.parse import quote
 
 import httpx
 
-from opentap import auth, config
+from opentap import config
 
+SSH_KEY_HEADER = "X-OpenTap-SSH-Key"  # the daemon honours it on its Unix socket only
 MAX_BODY = 1 << 20  # a request body read from standard input (TaaS JSON is small)
 PASSED_HEADERS = ("content-type", "content-disposition", "link")
 
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     if args.key:
         if args.key not in cfg.ssh_keys:
             raise ValueError(f"SSH key {args.key!r} is not in {cfg.path} ([[ssh_keys]])")
-        headers["X-Auth-Token"] = auth.invoke_token(cfg, args.key)
+        headers[SSH_KEY_HEADER] = args.key
     elif token := os.environ.get("OPENTAP_TOKEN"):
         headers["X-Auth-Token"] = token
     body = sys.stdin.buffer.read(MAX_BODY + 1) if call.call == "request" and method in ("POST", "PUT") else None
@@ -100,8 +102,11 @@ def run(args: argparse.Namespace) -> int:
     # None, not {}, when there are none: httpx would replace the query already in a `request` path with {}
     query = {k: v for k, v in (params or {}).items() if v is not None}
     out = sys.stdout.buffer
+    socket_path = str(cfg.socket_path)
     try:
-        with httpx.Client(base_url=cfg.local_url, timeout=httpx.Timeout(30, read=None)) as http, \
+        # the socket speaks plain HTTP; the base URL only names the device as its TCP clients know it
+        with httpx.Client(transport=httpx.HTTPTransport(uds=socket_path), base_url=f"http://{cfg.local_authority}",
+                          timeout=httpx.Timeout(30, read=None)) as http, \
                 http.stream(method, path, params=query or None, headers=headers, content=body) as reply:
             if call.call == "request":
                 lines = [f"HTTP/1.1 {reply.status_code} {reply.reason_phrase}"]
@@ -111,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
                 out.write(chunk)
             out.flush()
     except httpx.TransportError as e:
-        print(f"opentap invoke: the device daemon does not answer at {cfg.local_url}: {e}", file=sys.stderr)
+        print(f"opentap invoke: the device daemon does not answer on {socket_path}: {e}", file=sys.stderr)
         return 3
     if reply.status_code >= 400 and call.call != "request":
         print(f"opentap invoke: HTTP {reply.status_code}", file=sys.stderr)

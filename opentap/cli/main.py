@@ -8,46 +8,45 @@ import os
 import sys
 from pathlib import Path
 
-from opentap import __version__
+from opentap import StartupError, __version__
 from opentap.client.transport import DeviceError
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from opentap import config, configwrite
-    from opentap.api.app import create_app
+    from opentap import config, configwrite, daemon
 
     cfg = config.load(args.config)
     if args.listen:
         cfg.listen_host, cfg.listen_port = config.parse_listen(Path("--listen"), "--listen", args.listen)
-        if cfg.auth == "none" and not cfg.legacy_format and not config.is_loopback(cfg.listen_host):
-            raise config.ConfigError(cfg.path, "auth", "'none' is allowed only when listening on a loopback address")
+        config.check_listen(cfg, where="--listen")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if cfg.legacy_format:
         logging.warning("%s is in the original OpenTap format: no authentication, as before", cfg.path)
-    app = create_app(cfg)
     url = cfg.local_url
-    print(f"OpenTap device '{cfg.device_name}' at {url}  (API docs: {url}/docs)", flush=True)
+    print(f"OpenTap device '{cfg.device_name}' at {url}  (API docs: {url}/docs; local socket {cfg.socket_path})",
+          flush=True)
     if cfg.auth == "token":
         token_file = cfg.path.resolve().parent / configwrite.ADMIN_TOKEN_FILE
         print(f"Authenticate with the X-Auth-Token header, e.g.\n"
               f"  curl -H \"X-Auth-Token: $(cat {token_file})\" {url}/capabilities", flush=True)
     else:
         print("Authentication is off (auth = \"none\").", flush=True)
-    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, log_level="warning")
-    return 0
+    return daemon.serve(cfg)
 
 
 def _config_init(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
     path = config.config_path(args.config)
-    token = configwrite.init(path, listen=args.listen, data_dir=args.data_dir, database_url=args.database_url,
-                             auth_mode=args.auth, force=args.force)
+    written = configwrite.init(path, listen=args.listen, data_dir=args.data_dir, database_url=args.database_url,
+                               auth_mode=args.auth, force=args.force)
     print(f"wrote {path}")
-    if token:
+    if written.token:
         print(f"admin token written to {path.resolve().parent / configwrite.ADMIN_TOKEN_FILE} (mode 0600)")
+    if written.fingerprint:
+        print(f"made a self-signed TLS certificate, {path.resolve().parent / configwrite.TLS_CERT_FILE}; clients "
+              f"pin it with its SHA-256 fingerprint:\n  sha256:{written.fingerprint}\n"
+              f"  e.g. opentap capabilities --url https://HOST:PORT --verify sha256:{written.fingerprint}")
     return 0
 
 
@@ -137,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 0
     except DeviceError as e:  # the device's own message
+        print(f"opentap: {e}", file=sys.stderr)
+        return 1
+    except StartupError as e:  # a daemon that must not start: its data directory is taken, its database broken
         print(f"opentap: {e}", file=sys.stderr)
         return 1
     except (FileExistsError, ValueError, OSError) as e:  # ValueError includes config.ConfigError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import JSON, BigInteger, Float, Integer, String, Text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 # scheduled -> running -> complete | truncated | failed | cancelled
 ACTIVE_STATES = ("scheduled", "running")
@@ -15,11 +15,14 @@ class Base(DeclarativeBase):
 
 
 class Capture(Base):
+    """A capture is named by its project and id: ids are unique per project, so that "already used" tells one
+    project nothing about another's."""
+
     __tablename__ = "captures"
 
     id: Mapped[str] = mapped_column(String(128), primary_key=True)
     type: Mapped[str] = mapped_column(String(32))
-    project_id: Mapped[str] = mapped_column(String(64), index=True)
+    project_id: Mapped[str] = mapped_column(String(64), primary_key=True, index=True)
     observation_point: Mapped[str] = mapped_column(String(64))
     interface: Mapped[str] = mapped_column(String(64))
     start: Mapped[float] = mapped_column(Float)
@@ -38,3 +41,7 @@ class Capture(Base):
     child_pid: Mapped[int | None] = mapped_column(Integer, nullable=True)
     reason: Mapped[str] = mapped_column(Text, default="")
     stats: Mapped[dict] = mapped_column(JSON, default=dict)  # type-specific counts (flows, non-IP frames, ...)
+
+
+def find(s: Session, project: str, capture_id: str) -> Capture | None:
+    return s.get(Capture, {"project_id": project, "id": capture_id})

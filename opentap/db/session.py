@@ -6,8 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
+
+from opentap import StartupError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -38,3 +42,32 @@ def migrate(engine: Engine) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+class DatabaseUnusable(StartupError):
+    """The database cannot be opened or brought up to date: the daemon must not start on it."""
+
+
+def open_database(url: str) -> tuple[Engine, sessionmaker]:
+    """The engine, migrated to the newest schema, and its sessions; DatabaseUnusable in one line otherwise (a
+    corrupt SQLite file, a PostgreSQL server that refuses us), never a traceback or a half-started daemon."""
+    shown = make_url(url).render_as_string(hide_password=True)
+    try:
+        engine = make_engine(url)
+        migrate(engine)
+        with engine.connect() as conn:  # a damaged file can pass the migration check: read a real table
+            conn.execute(text("SELECT count(*) FROM captures")).scalar()
+    except SQLAlchemyError as e:
+        cause = str(getattr(e, "orig", None) or e).splitlines()[0]
+        raise DatabaseUnusable(f"the database {shown} cannot be used: {cause}") from None
+    return engine, make_sessionmaker(engine)
+
+
+def database_health(sessions: sessionmaker) -> str:
+    """"ok", or what is wrong, from one small read (what /healthz reports)."""
+    try:
+        with sessions() as s:
+            s.execute(text("SELECT 1 FROM captures LIMIT 1")).first()
+    except SQLAlchemyError as e:
+        return str(getattr(e, "orig", None) or e).splitlines()[0][:200]
+    return "ok"

@@ -35,6 +35,7 @@ class ChunkFollower:
     def __init__(self, meter: FlowMeter, block: int = BLOCK) -> None:
         self.meter, self.block = meter, block
         self.offsets: dict[int, int] = {}
+        self.records = 0  # records read, to compare with what tcpdump says it wrote
 
     def poll(self, chunks: list[Path]) -> Iterator[Flows]:
         for path in chunks:
@@ -44,6 +45,7 @@ class ChunkFollower:
                 continue  # renamed since listed: the next poll sees it under its new name
             for records in pcapfile.read_from(path, self.offsets.get(ino, 0), self.block):
                 self.offsets[ino] = records.next_offset
+                self.records += len(records.offsets) // 8
                 yield _batch(self.meter, records, path)
 
     def consumed(self, path: Path) -> bool:

@@ -1,0 +1,76 @@
+"""`opentap serve`: the daemon process. In this order: its umask, the data directory's lock (a second daemon
+stops here, having touched nothing), the app (database, migrations, recovery), then two HTTP servers on one
+event loop: the API on TCP (HTTPS when the config has a certificate) and the same API on a Unix socket for
+`opentap invoke`. SIGTERM and SIGINT stop both; the app's shutdown stops the captures' children."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+
+from opentap import filemodes
+from opentap.api import localsocket
+from opentap.api.app import create_app
+from opentap.config import Config
+from opentap.datalock import DataDirLock
+
+log = logging.getLogger("opentap")
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server without its own signal handling: two of them share one loop and one set of handlers."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _http_protocol() -> type[asyncio.Protocol]:
+    config = uvicorn.Config(lambda *_: None)
+    config.load()
+    return config.http_protocol_class
+
+
+async def _serve_both(tcp: _Server, local: _Server, local_sock: object) -> None:
+    loop = asyncio.get_running_loop()
+
+    def stop() -> None:
+        tcp.should_exit = local.should_exit = True
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop)
+    tcp_task = asyncio.create_task(tcp.serve())
+    while not tcp.started and not tcp_task.done():  # the app's start-up (the engine) runs on the TCP server
+        await asyncio.sleep(0.02)
+    local_task = asyncio.create_task(local.serve(sockets=[local_sock]))
+    await asyncio.wait([tcp_task, local_task], return_when=asyncio.FIRST_COMPLETED)
+    stop()
+    await asyncio.gather(tcp_task, local_task, return_exceptions=True)
+
+
+def serve(cfg: Config) -> int:
+    os.umask(filemodes.umask_for(cfg))
+    lock = DataDirLock(cfg.data_dir)
+    lock.acquire()  # raises AlreadyRunning: nothing below has run
+    try:
+        app = create_app(cfg, lock)
+        ssl = {"ssl_certfile": str(cfg.tls_cert), "ssl_keyfile": str(cfg.tls_key)} if cfg.tls else {}
+        tcp = _Server(uvicorn.Config(app, host=cfg.listen_host, port=cfg.listen_port, log_level="warning", **ssl))
+        local = _Server(uvicorn.Config(app, lifespan="off", log_level="warning",
+                                       http=localsocket.peer_protocol(_http_protocol())))
+        sock = localsocket.bind(cfg.socket_path, cfg.socket_group)
+        try:
+            asyncio.run(_serve_both(tcp, local, sock))
+        finally:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                cfg.socket_path.unlink()
+    finally:
+        lock.release()
+    return 0 if tcp.started else 1
