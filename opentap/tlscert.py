@@ -7,35 +7,19 @@ OpenSSL's strict checks accept it both as a pinned trust anchor and as a CA file
 from __future__ import annotations
 
 import datetime
-import hashlib
 import ipaddress
 import os
 import socket
 import ssl
 from pathlib import Path
 
+from opentap.client.tls import fingerprint_der
+
 VALID_DAYS = 3650
-
-
-def fingerprint_der(der: bytes) -> str:
-    """SHA-256 over the DER certificate, as AB:CD:… (the form browsers and `openssl x509 -fingerprint` show)."""
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i:i + 2] for i in range(0, len(digest), 2))
 
 
 def fingerprint_file(path: Path) -> str:
     return fingerprint_der(ssl.PEM_cert_to_DER_cert(path.read_text()))
-
-
-def normalize_fingerprint(text: str) -> str:
-    """'sha256:ab:cd…', 'AB CD…' or 'abcd…' -> 'AB:CD:…'; ValueError for anything that is not 32 bytes of hex."""
-    raw = text.strip()
-    if raw.lower().startswith("sha256:"):
-        raw = raw[7:]
-    digits = "".join(c for c in raw if c not in ": ").upper()
-    if len(digits) != 64 or any(c not in "0123456789ABCDEF" for c in digits):
-        raise ValueError(f"not a SHA-256 fingerprint (64 hex digits): {text!r}")
-    return ":".join(digits[i:i + 2] for i in range(0, 64, 2))
 
 
 def generate(cert_path: Path, key_path: Path, names: list[str], addresses: list[str]) -> str:

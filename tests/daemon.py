@@ -29,14 +29,14 @@ class Daemon:
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> None:
+    def start(self, verify: bool | str = True) -> None:
         with open(self.conf.parent / "daemon.log", "ab") as log:
             self.proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
                                           "--listen", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:
-                if httpx.get(self.url + "/healthz", timeout=1).status_code == 200:
+                if httpx.get(self.url + "/healthz", timeout=1, verify=verify).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -23,7 +23,17 @@ def device(args: argparse.Namespace) -> Any:
 
     url = args.url or os.environ.get("OPENTAP_URL", DEFAULT_URL)
     token = None if url.startswith("ssh://") else args.token or os.environ.get("OPENTAP_TOKEN")  # ssh: the key
-    return Device(url, token=token, identity=args.identity, ssh_options=args.ssh_option or ())
+    return Device(url, token=token, identity=args.identity, ssh_options=args.ssh_option or (),
+                  verify=verify_option(args))
+
+
+def verify_option(args: argparse.Namespace) -> bool | str:
+    """--verify / $OPENTAP_VERIFY: a CA file or a pinned "sha256:…" fingerprint; default the system's CAs."""
+    return args.verify or os.environ.get("OPENTAP_VERIFY") or True
+
+
+VERIFY_HELP = ("HTTPS: a CA file, or the device certificate's pinned fingerprint sha256:AB:CD:... (default: "
+               "$OPENTAP_VERIFY, else the system's CAs)")
 
 
 def when(seconds: float | None) -> str:
@@ -136,6 +146,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--url", help=f"the device: http(s)://HOST:PORT or ssh://USER@HOST[:PORT] "
                                      f"(default: $OPENTAP_URL or {DEFAULT_URL})")
         p.add_argument("--token", help="API token for http(s) (default: $OPENTAP_TOKEN)")
+        p.add_argument("--verify", help=VERIFY_HELP)
         p.add_argument("--identity", help="SSH private key for ssh:// devices")
         p.add_argument("--ssh-option", action="append", metavar="OPTION", help="an ssh -o option (repeatable)")
         if fmt:

@@ -8,12 +8,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
 from typing import Any
 
+from opentap.cli.captures import VERIFY_HELP, verify_option
 from opentap.cli.output import FORMATS, render, show
+from opentap.client import tls
 from opentap.taas.attributes import PORTS, REQUIRED, RESOURCES, TAP_FLOWS, TAP_SERVICES, Attr, Resource, boolean
 
 COMMANDS = {PORTS: "port", TAP_SERVICES: "tap-service", TAP_FLOWS: "tap-flow"}
@@ -27,9 +30,27 @@ class CliError(ValueError):
     pass
 
 
-class Device:
-    def __init__(self, url: str, token: str | None) -> None:
-        self.base, self.token = url.rstrip("/"), token
+class Neutron:
+    """A device's /v2.0 API over http(s), for these commands (urllib: a request each, nothing streamed)."""
+
+    def __init__(self, url: str, token: str | None, verify: bool | str = True) -> None:
+        self.base, self.token, self.verify = url.rstrip("/"), token, verify
+        self._context: ssl.SSLContext | None = None
+
+    def _ssl(self) -> ssl.SSLContext | None:
+        """The HTTPS context for the device (a pinned certificate is checked before the first request)."""
+        parts = urllib.parse.urlsplit(self.base)
+        if parts.scheme != "https":
+            return None
+        if self._context is None:
+            try:
+                trust = tls.context(self.verify, parts.hostname or "", parts.port or 443)
+            except (tls.UntrustedDevice, OSError) as e:
+                raise CliError(f"cannot use the device at {self.base}: {e}") from None
+            self._context = trust if isinstance(trust, ssl.SSLContext) else ssl.create_default_context()
+            if trust is False:
+                self._context.check_hostname, self._context.verify_mode = False, ssl.CERT_NONE
+        return self._context
 
     def call(self, method: str, path: str, body: Any = None, query: list[tuple[str, str]] | None = None) -> Any:
         url = self.base + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
@@ -38,7 +59,7 @@ class Device:
         if self.token:
             req.add_header("X-Auth-Token", self.token)
         try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
+            with urllib.request.urlopen(req, timeout=30, context=self._ssl()) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             raise CliError(_message(e)) from None
@@ -80,7 +101,7 @@ def _value(attr: Attr, text: str) -> Any:
     return text
 
 
-def _body(dev: Device, res: Resource, args: argparse.Namespace, put: bool) -> dict[str, Any]:
+def _body(dev: Neutron, res: Resource, args: argparse.Namespace, put: bool) -> dict[str, Any]:
     out = {}
     for attr in res.attrs:
         text = getattr(args, attr.name, None) if (attr.allow_put if put else attr.allow_post) else None
@@ -93,8 +114,8 @@ def _body(dev: Device, res: Resource, args: argparse.Namespace, put: bool) -> di
 
 def run(args: argparse.Namespace) -> int:
     res, action = args.resource, args.action
-    dev = Device(args.url or os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
-                 args.token or os.environ.get("OPENTAP_TOKEN"))
+    dev = Neutron(args.url or os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
+                  args.token or os.environ.get("OPENTAP_TOKEN"), verify_option(args))
     if action == "list":
         objs = dev.call("GET", res.path)[res.collection]
         columns = [c for c in LIST_COLUMNS if c in res.by_name]
@@ -119,8 +140,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                                                                               "delete")
         for action in actions:
             p = sub.add_parser(f"{COMMANDS[res]}-{action}", help=f"{action} {res.collection.replace('_', ' ')}")
-            p.add_argument("--url", help="the device, http://HOST:PORT (default: $OPENTAP_URL or 127.0.0.1:2020)")
+            p.add_argument("--url", help="the device, http(s)://HOST:PORT (default: $OPENTAP_URL or 127.0.0.1:2020)")
             p.add_argument("--token", help="API token (default: $OPENTAP_TOKEN)")
+            p.add_argument("--verify", help=VERIFY_HELP)
             p.add_argument("-f", "--format", choices=FORMATS, default="table")
             if action in ("show", "update", "delete"):
                 p.add_argument("target", metavar=res.member.upper(), help="name or id")
