@@ -273,12 +273,20 @@ class CaptureEngine:
         log.info("capture %s %s%s", cap.id, state, f": {cap.reason}" if cap.reason else "")
 
     def _describe(self, cap: Capture, final: bool = False) -> None:
-        """The capture's manifest, so its directory can be accounted for without the database."""
+        """The capture's manifest, so its directory can be accounted for without the database. A final state
+        records the files it ended with; a later change (data found lost) keeps that list."""
         directory = self.directory(cap)
         if not directory.is_dir():
             return
         try:
-            manifest.write(directory, cap, files=final)
+            if final:
+                files: dict[str, int] | None = manifest.data_files(directory)
+            else:
+                try:
+                    files = manifest.read(directory).get("files")
+                except manifest.BadManifest:
+                    files = None
+            manifest.write(directory, cap, files=files)
         except OSError as e:  # a full or read-only disk: the row still says it all
             log.warning("capture %s: its manifest could not be written: %s", cap.id, e)
 
@@ -321,7 +329,7 @@ class CaptureEngine:
         directory = self.directory(cap)
         cap.data_bytes = storage.tree_size(directory) if directory.is_dir() else 0
         s.commit()
-        self._describe(cap)
+        self._describe(cap)  # the files it ended with stay listed: a retrieve keeps finding them missing
         log.warning("capture %s of %s: %s", capture_id, project, what)
 
     # --- limits and recovery ------------------------------------------------------------------------------

@@ -35,11 +35,11 @@ def data_files(directory: Path) -> dict[str, int]:
     return out
 
 
-def write(directory: Path, cap: Capture, *, files: bool = False) -> None:
-    """Record the capture's row; with files, also the data files as they are now (for a final state)."""
+def write(directory: Path, cap: Capture, *, files: dict[str, int] | None = None) -> None:
+    """Record the capture's row, and for a final state the data files it ended with (data_files())."""
     doc: dict[str, Any] = {"version": VERSION, **{c: getattr(cap, c) for c in COLUMNS}}
-    if files:
-        doc["files"] = data_files(directory)
+    if files is not None:
+        doc["files"] = files
     hidden = directory / f".{NAME}.tmp"
     fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -43,7 +43,8 @@ def adopt_legacy(s: Session, cfg: Config) -> None:
         target = storage.capture_dir(cfg.data_dir, cap.project_id, cap.id)
         filemodes.secure_dir(cfg, target.parent)
         os.replace(path, target)
-        manifest.write(target, cap, files=cap.state not in ("scheduled", "running"))
+        final = cap.state not in ("scheduled", "running")
+        manifest.write(target, cap, files=manifest.data_files(target) if final else None)
         log.info("capture %s of project %s moved to %s", cap.id, cap.project_id, target)
     try:
         root.rmdir()
