@@ -44,7 +44,9 @@ TOKENS = {  # token -> (project, roles)
 SSH_KEYS = {"tester": ("alice", ["member"])}  # name -> (project, roles), for `opentap invoke --key tester`
 
 
-def write_config(directory: Path, points: dict[str, str] | None = None, **settings: object) -> Path:
+def write_config(directory: Path, points: dict[str, str] | None = None, extra_toml: str = "",
+                 **settings: object) -> Path:
+    """A config with the test tokens and SSH key; settings are top-level keys, extra_toml more tables."""
     points = points if points is not None else {"lo": "lo"}
     lines = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in settings.items()]
     # an interface name, or a raw TOML inline table such as '{interface = "lo", projects = ["bob"]}'
@@ -57,7 +59,7 @@ def write_config(directory: Path, points: dict[str, str] | None = None, **settin
     for name, (project, roles) in SSH_KEYS.items():
         lines += ["", "[[ssh_keys]]", f'name = "{name}"', f'project = "{project}"', f"roles = {json.dumps(roles)}"]
     path = directory / "opentap.conf"
-    path.write_text("\n".join(lines) + "\n")
+    path.write_text("\n".join(lines) + "\n" + (f"\n{extra_toml}\n" if extra_toml else ""))
     return path
 
 

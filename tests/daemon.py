@@ -57,12 +57,14 @@ class Daemon:
     def get(self, path: str, **params: object) -> httpx.Response:
         return httpx.get(self.url + path, params=params, headers=headers(), timeout=30)
 
-    def capture(self, cid: str) -> dict:
-        return self.get(f"/captures/{cid}").json()["capture"]
+    def capture(self, cid: str, project: str | None = None) -> dict:
+        r = self.get(f"/captures/{cid}", **({"project": project} if project else {}))
+        assert r.status_code == 200, r.text
+        return r.json()["capture"]
 
-    def wait(self, cid: str, states: tuple[str, ...], timeout: float = 20) -> dict:
+    def wait(self, cid: str, states: tuple[str, ...], timeout: float = 20, project: str | None = None) -> dict:
         deadline = time.monotonic() + timeout
-        while (cap := self.capture(cid))["state"] not in states:
+        while (cap := self.capture(cid, project))["state"] not in states:
             assert time.monotonic() < deadline, cap
             time.sleep(0.05)
         return cap

@@ -19,7 +19,7 @@ from opentap.config import Config
 from opentap.datalock import DataDirLock
 from opentap.datapath.reconcile import Reconciler, has_net_admin
 from opentap.datapath.tc import TcDriver
-from opentap.db.session import database_health, open_database
+from opentap.db.session import Health, open_database
 from opentap.taas.store import TaasStore
 
 from . import capabilities, captures, errors, neutron, retrieve
@@ -52,6 +52,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
             lock.release()
         raise
     dev = Device(cfg, sessions, CaptureEngine(cfg, sessions))
+    health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -90,7 +91,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
              responses={503: {"description": "the database or the capture engine is not working"}})
     def healthz() -> JSONResponse:
-        database = database_health(sessions)
+        database = health.check()
         engine = "ok" if dev.engine.running else "stopped"
         ok = database == "ok" and engine == "ok"
         body = {"status": "ok" if ok else "error", "database": database, "engine": engine}

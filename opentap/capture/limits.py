@@ -19,15 +19,18 @@ from .errors import RequestError
 Key = tuple[str, str]  # (project, capture id)
 
 
+def live_bytes(data_dir: Path, active: Iterable[Key], project: str | None = None) -> int:
+    """Bytes the running captures (of one project, if given) have on disk now."""
+    return sum(storage.tree_size(storage.capture_dir(data_dir, p, cid)) for p, cid in active
+               if project is None or p == project)
+
+
 def usage(s: Session, data_dir: Path, active: Iterable[Key], project: str | None = None) -> int:
     """Bytes of captured data: finished captures as recorded, running ones as they are on disk now."""
     q = select(func.coalesce(func.sum(Capture.data_bytes), 0)).where(Capture.state.in_(FINAL_STATES))
     if project is not None:
         q = q.where(Capture.project_id == project)
-    finished = int(s.scalar(q) or 0)
-    live = sum(storage.tree_size(storage.capture_dir(data_dir, p, cid)) for p, cid in active
-               if project is None or p == project)
-    return finished + live
+    return int(s.scalar(q) or 0) + live_bytes(data_dir, active, project)
 
 
 def check_new(s: Session, cfg: Config, active: Iterable[Key], project: str, start: float, stop: float) -> None:
@@ -64,7 +67,16 @@ def over_quota(s: Session, cfg: Config, active: list[Key]) -> list[tuple[list[Ke
             stopped.add(project)
     rest = [k for k in active if k[0] not in stopped]
     if rest and usage(s, cfg.data_dir, rest) >= cfg.disk_quota_bytes:
-        biggest = max({p for p, _ in rest}, key=lambda p: usage(s, cfg.data_dir, rest, p))
-        out.append(([k for k in rest if k[0] == biggest],
-                    "this device's disk space for captured data was full, and your project held the most of it"))
+        finished = s.execute(select(Capture.project_id, func.sum(Capture.data_bytes))
+                             .where(Capture.state.in_(FINAL_STATES)).group_by(Capture.project_id)).all()
+        running = {p for p, _ in rest}
+        held = {p: live_bytes(cfg.data_dir, rest, p) for p in running}
+        for p, n in finished:
+            held[p] = held.get(p, 0) + int(n or 0)
+        biggest = max(held, key=lambda p: held[p])
+        if biggest in running:  # the project filling the disk stops first
+            out.append(([k for k in rest if k[0] == biggest],
+                        "this device's disk space for captured data was full, and your project holds the most of it"))
+        else:  # the disk is full of finished data: nothing running can go on
+            out.append((rest, "this device's disk space for captured data was full"))
     return out

@@ -63,11 +63,34 @@ def open_database(url: str) -> tuple[Engine, sessionmaker]:
     return engine, make_sessionmaker(engine)
 
 
-def database_health(sessions: sessionmaker) -> str:
-    """"ok", or what is wrong, from one small read (what /healthz reports)."""
-    try:
-        with sessions() as s:
-            s.execute(text("SELECT 1 FROM captures LIMIT 1")).first()
-    except SQLAlchemyError as e:
-        return str(getattr(e, "orig", None) or e).splitlines()[0][:200]
-    return "ok"
+def _sqlite_file(url: str) -> Path | None:
+    database = make_url(url).database
+    return Path(database) if url.startswith("sqlite") and database not in (None, "", ":memory:") else None
+
+
+class Health:
+    """What /healthz says of the database: one small read, and, for SQLite, whether the file the daemon opened
+    is still the one at its path (a file removed or replaced under a running daemon would otherwise go on
+    taking writes that nobody will ever see again)."""
+
+    def __init__(self, url: str, sessions: sessionmaker) -> None:
+        self.sessions, self.file = sessions, _sqlite_file(url)
+        self.identity = self._identity()
+
+    def _identity(self) -> tuple[int, int] | None:
+        try:
+            st = self.file.stat() if self.file else None
+        except OSError:
+            return None
+        return (st.st_dev, st.st_ino) if st else None
+
+    def check(self) -> str:
+        """"ok", or what is wrong."""
+        if self.file is not None and self._identity() != self.identity:
+            return f"the database file {self.file} was removed or replaced while the daemon runs"
+        try:
+            with self.sessions() as s:
+                s.execute(text("SELECT 1 FROM captures LIMIT 1")).first()
+        except SQLAlchemyError as e:
+            return str(getattr(e, "orig", None) or e).splitlines()[0][:200]
+        return "ok"
