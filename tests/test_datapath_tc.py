@@ -3,6 +3,7 @@ receives (IN) or both, through filters the driver installs on A's host-side veth
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ def monitor(lan: Lan) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def driver() -> Iterator[TcDriver]:
-    d = TcDriver()
+    d = TcDriver(owner=os.urandom(16))
     yield d
     d.close()
 
