@@ -126,7 +126,8 @@ def test_two_devices_share_an_interface(lan: Lan, tmp_path: Path) -> None:
         assert (d / "daemon.log").read_text().count("drift: removing our rules") == 1
 
 
-def test_foreign_rules_are_never_touched(make_client, lan: Lan, monitor: tuple[str, str]) -> None:  # noqa: ANN001
+def test_foreign_rules_are_never_touched(make_client, lan: Lan, monitor: tuple[str, str],  # noqa: ANN001
+                                        caplog: pytest.LogCaptureFixture) -> None:
     """Rules that are not ours, wherever they are: outside our range, inside it by hand (a mirror like ours
     without a cookie, on our port's interface), at the very priority of our flow, another device's: full passes,
     a restart's first pass (which replaces unmarked mirrors to our target only) and deleting our flow leave
@@ -170,6 +171,7 @@ def test_foreign_rules_are_never_touched(make_client, lan: Lan, monitor: tuple[s
     restarted = Reconciler(datapath.sessions, datapath.driver)
     restarted.run_once()
     assert theirs() == foreign and len([r for r in tc_rules(lan.ha) if r.cookie == owner]) == 2
+    assert "1 unmarked rule(s) at slot 0" in caplog.text and "replaced" not in caplog.text
     assert api.delete(f"/v2.0/taas/tap_flows/{tf['id']}", headers=ALICE).status_code == 204
     restarted.run_once(full=True)
     assert tc_rules(lan.ha) + tc_rules(lan.hb) == foreign
@@ -194,5 +196,5 @@ def test_upgrade_replaces_unmarked_mirrors(lan: Lan, monitor: tuple[str, str], t
         assert wait_status(api, "tap_flows", tf["id"], "ACTIVE")["status_reason"] is None
         assert mirrored(lan, ns, tmp_path) == {A_IP: 20, B_IP: 30}
     log = (tmp_path / "daemon.log").read_text()
-    assert "replacing the unmarked rules" in log and "drift" not in log and "left alone" not in log
+    assert "replaced the 2 unmarked rule(s)" in log and "drift" not in log and "left alone" not in log
 

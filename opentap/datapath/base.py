@@ -42,9 +42,9 @@ class MirrorDriver(Protocol):
         """In one read of the interface: (ours as `installed` lists them, the unmarked mirrors in our range,
         which a previous version without marks may have left there)."""
 
-    def claim(self, mirror: Mirror) -> int:
+    def claim(self, mirror: Mirror) -> tuple[int, int]:
         """Install the mirror in place of the unmarked rules a previous version left for it (at its slot on its
-        source, copying to its target); returns how many other unmarked rules there were left alone."""
+        source, copying to its target). Returns (rules replaced, other unmarked rules there left alone)."""
 
     def expected(self, mirror: Mirror) -> Hashable:
         """How `installed` describes a mirror's rules once they are in place."""

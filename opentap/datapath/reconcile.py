@@ -188,9 +188,11 @@ class Reconciler:
                 self.driver.remove(before.source, mirror.slot)  # the port now names another interface
             self._touched[mirror.slot] = time.monotonic()
             if legacy and installed is not None and installed.get((mirror.source, mirror.slot)) is None:
-                log.info("tap flow %s: replacing the unmarked rules an earlier version left for slot %d on %s",
-                         flow.id, mirror.slot, mirror.source)
-                if left := self.driver.claim(mirror):
+                replaced, left = self.driver.claim(mirror)
+                if replaced:
+                    log.info("tap flow %s: replaced the %d unmarked rule(s) an earlier version left at slot %d "
+                             "on %s", flow.id, replaced, mirror.slot, mirror.source)
+                if left:
                     log.warning("tap flow %s: %d unmarked rule(s) at slot %d on %s copy elsewhere and are left "
                                 "alone (not ours to judge); remove them by hand if they are stale", flow.id, left,
                                 mirror.slot, mirror.source)

@@ -129,19 +129,21 @@ class TcDriver:
     def installed(self, ifname: str, slot: int | None = None) -> Rules:
         return self.survey(ifname, slot)[0]
 
-    def claim(self, mirror: Mirror) -> int:
+    def claim(self, mirror: Mirror) -> tuple[int, int]:
         """Install the mirror in place of what a previous version left for it: filters without a cookie at its
         priority on its source that copy to its target (u32 ones, which cannot share a priority with bpf).
         They go first, so mirroring pauses for about a millisecond, once, at the upgrade. Unmarked filters
-        that copy elsewhere are left alone; returns how many there were."""
+        that copy elsewhere are left alone. Returns (filters replaced, filters left alone)."""
         source, target = self._index(mirror.source), self._index(mirror.target)
-        prio, others = PRIO_BASE + mirror.slot, set()
+        prio, replaced, others = PRIO_BASE + mirror.slot, set(), set()
         for parent in HOOKS.values():
             found = [f for f in self._dump(source, parent, prio) if f.real]
             old = [f for f in found if f.cookie is None and f.target == target]
+            # sets of (kind, handle): each hook's dump lists both hooks' u32 filters at a priority
+            replaced |= {(f.kind, f.handle) for f in old}
             others |= {(f.kind, f.handle) for f in found if f.cookie is None and f.target != target}
             # alone there, they go with their whole priority (handle 0): u32 would keep an empty hash table
             for handle in [0] if old and len(old) == len(found) else [f.handle for f in old]:
                 self._delete(source, parent, prio, handle)
         self.install(mirror)
-        return len(others)
+        return len(replaced), len(others)
