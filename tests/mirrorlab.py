@@ -3,12 +3,13 @@ the seed's workflow."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentap.capture import pcapfile
 
@@ -75,15 +76,15 @@ def mirrored(lan: Lan, ns: str, tmp_path: Path) -> dict[str, int]:
     return counts
 
 
-def make_port(api: Any, name: str, iface: str) -> str:
+def make_port(api: Any, name: str, iface: str, project: str = "alice") -> str:
     r = api.post("/v2.0/ports", headers=ADMIN, json={"port": {
-        "project_id": "alice", "name": name, "port_security_enabled": False, "binding:profile": {"interface": iface}}})
+        "project_id": project, "name": name, "port_security_enabled": False, "binding:profile": {"interface": iface}}})
     assert r.status_code == 201, r.text
     return r.json()["port"]["id"]
 
 
-def create(api: Any, kind: str, **attrs: object) -> dict:
-    r = api.post(f"/v2.0/taas/{kind}", headers=ALICE, json={kind[:-1]: attrs})
+def create(api: Any, kind: str, headers: dict[str, str] = ALICE, **attrs: object) -> dict:
+    r = api.post(f"/v2.0/taas/{kind}", headers=headers, json={kind[:-1]: attrs})
     assert r.status_code == 201, r.text
     return r.json()[kind[:-1]]
 
@@ -99,3 +100,29 @@ def wait_for(get: Callable[[], Any], done: Callable[[Any], bool], timeout: float
         assert time.monotonic() < deadline, value
         time.sleep(0.02)
     return value
+
+
+class TcRule(NamedTuple):
+    """One filter as `tc filter show` prints it: read with iproute2, not with the code under test."""
+    hook: str
+    pref: int
+    handle: str
+    target: str | None  # the device a mirred action copies to
+    cookie: str | None  # hex
+    text: str  # everything tc said about it (action index included: the same text is the same kernel object)
+
+
+def tc_rules(ifname: str) -> list[TcRule]:
+    """The filters on an interface's two clsact hooks, without the bare headers tc prints per priority (and the
+    hash tables of u32)."""
+    rules = []
+    for hook in ("ingress", "egress"):
+        out = subprocess.run(["tc", "filter", "show", "dev", ifname, hook], capture_output=True, text=True).stdout
+        for block in re.split(r"\n(?=filter )", out.strip()):
+            handle = re.search(r" (?:fh|handle) (\S+)", block.partition("\n")[0])
+            if handle is None or "ht divisor" in block:
+                continue
+            target, cookie = re.search(r"Mirror to device (\S+)\)", block), re.search(r"cookie ([0-9a-f]+)", block)
+            rules.append(TcRule(hook, int(re.search(r"pref (\d+)", block)[1]), handle[1],  # type: ignore[index]
+                                target and target[1], cookie and cookie[1], block.strip()))
+    return rules

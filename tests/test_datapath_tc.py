@@ -3,6 +3,7 @@ receives (IN) or both, through filters the driver installs on A's host-side veth
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -11,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from opentap.datapath.base import Mirror
-from opentap.datapath.tc import TcDriver
+from opentap.datapath.tc import PRIO_BASE, TcDriver
 
-from .mirrorlab import copies, mirrored, monitoring
+from .mirrorlab import copies, mirrored, monitoring, tc_rules
 from .netns import A_IP, B_IP, Lan
 from .traffic import tagged_frame
 
@@ -28,7 +29,7 @@ def monitor(lan: Lan) -> Iterator[tuple[str, str]]:
 
 @pytest.fixture
 def driver() -> Iterator[TcDriver]:
-    d = TcDriver()
+    d = TcDriver(owner=os.urandom(16))
     yield d
     d.close()
 
@@ -75,3 +76,44 @@ def test_vlan_filter_reads_inline_tags(lan: Lan, monitor: tuple[str, str], drive
             for _ in range(10):
                 raw.send(tagged_frame(vlan, src, A_IP))
     assert seen == {("198.18.1.1", 100): 10, ("198.18.1.3", 305): 10}
+
+
+def test_two_mirrors_on_one_hook(lan: Lan, monitor: tuple[str, str], driver: TcDriver, tmp_path: Path) -> None:
+    """Two tap flows of what A sends, to two services: both get every copy (a mirror must not end the hook's
+    classification, or the first would hide the packets from the second)."""
+    ns, host = monitor
+    with monitoring(lan, "n") as (ns2, host2):
+        driver.install(Mirror(1, lan.ha, host, "OUT"))
+        driver.install(Mirror(2, lan.ha, host2, "OUT"))
+        with copies(ns, tmp_path) as seen, copies(ns2, tmp_path) as seen2:
+            lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 64)
+        assert seen == seen2 == {(A_IP, None): 20}
+
+
+def test_two_owners_share_a_priority(lan: Lan, monitor: tuple[str, str], driver: TcDriver, tmp_path: Path) -> None:
+    """Two devices, each its own driver, with a mirror at the same slot on the same interface and hook: each sees
+    only its own, and removing or re-installing one's leaves the other's filter (the same kernel object) alone."""
+    ns, host = monitor
+    other = TcDriver(owner=os.urandom(16))
+    try:
+        with monitoring(lan, "n") as (ns2, host2):
+            mine, theirs = Mirror(0, lan.ha, host, "OUT"), Mirror(0, lan.ha, host2, "BOTH", vlan_filter="7")
+            driver.install(mine)
+            other.install(theirs)
+            assert driver.installed(lan.ha) == {(lan.ha, 0): driver.expected(mine)}
+            assert other.installed(lan.ha) == {(lan.ha, 0): other.expected(theirs)}
+            theirs_before = [r for r in tc_rules(lan.ha) if r.cookie == other.owner.hex()]
+            assert len(theirs_before) == 2 and {r.pref for r in tc_rules(lan.ha)} == {PRIO_BASE}
+            driver.install(mine)  # again: ours replaced, theirs not
+            driver.remove(lan.ha, 0)
+            assert [r for r in tc_rules(lan.ha) if r.cookie != other.owner.hex()] == []
+            assert [r for r in tc_rules(lan.ha) if r.cookie == other.owner.hex()] == theirs_before
+            driver.install(mine)
+            with copies(ns, tmp_path) as seen, copies(ns2, tmp_path) as seen2, \
+                    socket.socket(socket.AF_PACKET, socket.SOCK_RAW) as raw:
+                raw.bind((lan.ha, 0))
+                for vlan in (7, 8):
+                    raw.send(tagged_frame(vlan, "198.18.1.1", A_IP))
+            assert seen == {} and seen2 == {("198.18.1.1", 7): 1}  # IN frames: only theirs (BOTH) copies
+    finally:
+        other.close()

@@ -20,6 +20,7 @@ from opentap.datalock import DataDirLock
 from opentap.datapath.reconcile import Reconciler, has_net_admin
 from opentap.datapath.tc import TcDriver
 from opentap.db.session import Health, open_database
+from opentap.identity import device_id
 from opentap.taas.store import TaasStore
 
 from . import capabilities, captures, errors, neutron, retrieve
@@ -28,12 +29,13 @@ from .deps import Device
 log = logging.getLogger("opentap")
 
 
-def _datapath(sessions: sessionmaker) -> Reconciler | None:
-    """The tc datapath when this process may change tc rules; else tap flows stay DOWN (and say why in the log)."""
+def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
+    """The tc datapath when this process may change tc rules; else tap flows stay DOWN (and say why in the log).
+    Its rules carry this device's id, which outlives the database (opentap/identity.py)."""
     if not has_net_admin():
         log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
         return None
-    return Reconciler(sessions, TcDriver())
+    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir)))
 
 
 def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
@@ -72,7 +74,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
-    app.state.datapath = _datapath(sessions)
+    app.state.datapath = _datapath(sessions, cfg)
     app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
     for module in (capabilities, captures, retrieve, neutron):

@@ -25,15 +25,26 @@ class Mirror:
 
 
 class MirrorDriver(Protocol):
+    """A driver is made for one owner (this device): "ours" below means rules that carry its mark. Rules
+    without it, another device's or anyone's, are never listed, changed or removed (claim() aside)."""
+
     def install(self, mirror: Mirror) -> None:
         """Make the kernel copy the mirror's packets (idempotent: installing twice leaves one set of rules)."""
 
     def remove(self, source: str, slot: int) -> None:
-        """Remove one mirror's rules from its source interface (nothing else), if they are there."""
+        """Remove one mirror's rules (ours only) from its source interface, if they are there."""
 
     def installed(self, ifname: str, slot: int | None = None) -> dict[tuple[str, int], Hashable]:
         """Our rules on an interface (one mirror's only, if slot is given): (interface, slot) -> a description
         of what they do, equal to `expected(mirror)` when they do exactly what the mirror asks."""
+
+    def survey(self, ifname: str) -> tuple[dict[tuple[str, int], Hashable], dict[tuple[str, int], Hashable]]:
+        """In one read of the interface: (ours as `installed` lists them, the unmarked mirrors in our range,
+        which a previous version without marks may have left there)."""
+
+    def claim(self, mirror: Mirror) -> tuple[int, int]:
+        """Install the mirror in place of the unmarked rules a previous version left for it (at its slot on its
+        source, copying to its target). Returns (rules replaced, other unmarked rules there left alone)."""
 
     def expected(self, mirror: Mirror) -> Hashable:
         """How `installed` describes a mirror's rules once they are in place."""

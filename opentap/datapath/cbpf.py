@@ -1,19 +1,20 @@
-"""VLAN filters as classic BPF programs for tc's `bpf` classifier.
+"""Mirrors' classic BPF programs for tc's `bpf` classifier: match-all, or a VLAN filter.
+
+Every mirror uses the `bpf` classifier, even a match-all one (a single `ret -1`). A u32 match-all would do the
+same, but u32 filters at one priority on clsact's two hooks share their hash tables (one tc_u_common per
+qdisc): a dump of either hook lists both hooks' u32 filters, so which hook a filter is on cannot be read back,
+and a priority keeps an empty table after its last filter, which then refuses another kind. bpf filters are
+per hook, and a priority goes with its last one. Several devices' mirrors can then share a priority.
 
 The tag is where the kernel put it: on a veth, and on most NICs, it is skb metadata by the time clsact sees the
 frame (the VLAN header is gone from the bytes), so the program asks for it with the ancillary loads; a frame
 that still carries its tag inline (802.1Q or 802.1ad) is read at offset 14. Either way the outer tag's 12-bit id
-is compared with the filter's ranges. A frame without a tag never matches.
-
-pyroute2 declares the classifier's classic-program attributes as 32-bit integers, so `register()` gives its
-`bpf` plugin the right layout (a count and the instruction array) before we send or read one."""
+is compared with the filter's ranges. A frame without a tag never matches. tcfilters.py sends the program as the
+classifier's TCA_BPF_OPS (with its length in instructions, TCA_BPF_OPS_LEN)."""
 
 from __future__ import annotations
 
 import struct
-import types
-
-from pyroute2.netlink.rtnl.tcmsg import plugins, sched_bpf
 
 from opentap.taas.attributes import vlan_ranges
 
@@ -24,8 +25,11 @@ MATCH, NO_MATCH = 0xFFFFFFFF, 0  # -1: the filter's default class, and its actio
 MAX_INSNS = 4096
 
 
-def program(vlan_filter: str) -> bytes:
-    """struct sock_filter[] (u16 code, u8 jt, u8 jf, u32 k; host byte order) matching the filter's VLAN ids."""
+def program(vlan_filter: str | None) -> bytes:
+    """struct sock_filter[] (u16 code, u8 jt, u8 jf, u32 k; host byte order) matching every frame (None), or
+    the frames whose VLAN id is in the filter."""
+    if vlan_filter is None:
+        return struct.pack("=HBBI", RET_K, 0, 0, MATCH)
     insns = [
         (LD_W_ABS, 0, 0, AD_VLAN_PRESENT),
         (JEQ_K, 2, 0, 0),  # no tag in metadata: look in the frame
@@ -44,26 +48,4 @@ def program(vlan_filter: str) -> bytes:
     if len(insns) > MAX_INSNS:
         raise ValueError(f"VLAN filter {vlan_filter!r} needs {len(insns)} instructions, over the kernel's {MAX_INSNS}")
     return b"".join(struct.pack("=HBBI", *i) for i in insns)
-
-
-class _Options(sched_bpf.options):
-    nla_map = tuple((name, {"TCA_BPF_OPS_LEN": "uint16", "TCA_BPF_OPS": "cdata"}.get(name, kind))
-                    for name, kind in sched_bpf.options.nla_map)
-
-
-def _parameters(kwarg: dict) -> dict:
-    params = sched_bpf.get_parameters(kwarg)
-    ops = kwarg.get("ops")
-    if ops is not None:
-        params["attrs"] += [["TCA_BPF_OPS_LEN", len(ops) // 8], ["TCA_BPF_OPS", ops]]
-    return params
-
-
-def register() -> None:
-    """Point pyroute2's `bpf` filter plugin at the corrected layout (idempotent)."""
-    if getattr(plugins["bpf"], "__name__", "") != __name__ + ".plugin":
-        plugins["bpf"] = types.SimpleNamespace(
-            __name__=__name__ + ".plugin", options=_Options, get_parameters=_parameters,
-            fix_request=sched_bpf.fix_request, parent=sched_bpf.parent)
-
 

@@ -3,9 +3,12 @@
 One pass: every tap flow whose two interfaces exist gets its rules (installed only when missing or changed,
 so mirrors are never interrupted, not even by a daemon restart), and turns ACTIVE once a dump shows them; one
 whose interface is missing turns ERROR with the reason in `status_reason`; flows being deleted
-(PENDING_DELETE) lose their rules and then their row; our rules that no flow wants are removed. Rules found
-changed, gone or unwanted are drift: logged, counted, and repaired. Tap services are ACTIVE while their port's
-interface exists and is up. Passes run periodically, on link events, and whenever the API changes something."""
+(PENDING_DELETE) lose their rules and then their row; our rules that no flow wants are removed, on whatever
+interface they are, so a device that lost its database (but not its id, see opentap/identity.py) clears the
+mirrors it made before. Rules found changed, gone or unwanted are drift: logged, counted, and repaired. "Our"
+rules are those carrying this device's mark (the driver knows it): another device's on the same host, and
+anyone's, are left alone. Tap services are ACTIVE while their port's interface exists and is up. Passes run
+periodically, on link events, and whenever the API changes something."""
 
 from __future__ import annotations
 
@@ -95,16 +98,20 @@ class Reconciler:
         """A quick pass trusts what it installed before and only acts on what changed in the database (new,
         changed or deleted flows: create to ACTIVE in milliseconds, whatever the number of flows). A full pass
         also reads our rules back from the kernel, to find drift and, after a restart, what is already there;
-        the first pass is always full."""
-        full = full or not self._ready.is_set()
+        the first pass is always full, and it also replaces the unmarked rules a previous version (before
+        marks) left for the flows that want them."""
+        first = not self._ready.is_set()
+        full = full or first
         kernel = self._read_kernel() if full else None  # outside the lock: other passes do not wait for it
         with self._lock, self.sessions() as s, s.begin():
             ports = {p.id: p for p in s.execute(sa.select(TABLES["ports"]))}
             services = {t.id: t for t in s.execute(sa.select(TABLES["tap_services"]))}
             installed: dict[tuple[str, int], Hashable] | None = None
+            unmarked: dict[tuple[str, int], Hashable] = {}
             touched: set[int] = set()
             if kernel is not None:
-                dumped_at, installed = kernel
+                dumped_at, installed, unmarked = kernel
+                unmarked = unmarked if first else {}  # later, unmarked rules are someone else's
                 # a slot that an API pass changed since the dump is judged as a quick pass would
                 installed = {k: v for k, v in installed.items() if self._touched.get(k[1], 0) < dumped_at}
                 touched = {n for n, t in self._touched.items() if t >= dumped_at}
@@ -127,7 +134,7 @@ class Reconciler:
                     self._set_status(s, flow, "ERROR", problem)
                 else:
                     seen = None if installed is None or mirror.slot in touched else installed
-                    self._converge(s, flow, mirror, seen, unverified)
+                    self._converge(s, flow, mirror, seen, unverified, (mirror.source, mirror.slot) in unmarked)
             stale = {(m.source, n) for n, m in self.applied.items()} - wanted
             for (ifname, slot) in stale:
                 self._remove(ifname, slot)
@@ -143,22 +150,23 @@ class Reconciler:
         if full:
             self._ready.set()
 
-    def _read_kernel(self) -> tuple[float, dict[tuple[str, int], Hashable]]:
-        """Our rules on the interfaces our ports name (or our rules are on): another device's rules elsewhere
-        on this host are not ours to judge. With the time the dump began."""
-        with self._lock:
-            scope = {m.source for m in self.applied.values()}
-        with self.sessions() as s:
-            scope |= {p["interface"] for p in s.scalars(sa.select(TABLES["ports"].c.binding_profile))}
+    def _read_kernel(self) -> tuple[float, dict[tuple[str, int], Hashable], dict[tuple[str, int], Hashable]]:
+        """Our rules, and the unmarked ones in our range, on every interface of the host: ours may be on one
+        that no port names any more (the database was lost, a port deleted while we were down). With the time
+        the dump began."""
         dumped_at = time.monotonic()
         installed: dict[tuple[str, int], Hashable] = {}
-        for ifname in scope:
-            installed.update(self.driver.installed(ifname))
-        return dumped_at, installed
+        unmarked: dict[tuple[str, int], Hashable] = {}
+        for ifname in os.listdir(SYS_NET):
+            ours, other = self.driver.survey(ifname)
+            installed.update(ours)
+            unmarked.update(other)
+        return dumped_at, installed, unmarked
 
     def _converge(self, s: Session, flow: Any, mirror: Mirror, installed: dict[tuple[str, int], Hashable] | None,
-                  unverified: list[tuple[Any, Mirror]]) -> None:
-        """Install a flow's rules when needed, and queue them for verification."""
+                  unverified: list[tuple[Any, Mirror]], legacy: bool = False) -> None:
+        """Install a flow's rules when needed (replacing a previous version's unmarked ones when legacy), and
+        queue them for verification."""
         before = self.applied.get(mirror.slot)
         try:
             if installed is None:  # quick: what we installed is there unless a full pass says otherwise
@@ -179,7 +187,17 @@ class Reconciler:
             if before is not None and before.source != mirror.source:
                 self.driver.remove(before.source, mirror.slot)  # the port now names another interface
             self._touched[mirror.slot] = time.monotonic()
-            self.driver.install(mirror)
+            if legacy and installed is not None and installed.get((mirror.source, mirror.slot)) is None:
+                replaced, left = self.driver.claim(mirror)
+                if replaced:
+                    log.info("tap flow %s: replaced the %d unmarked rule(s) an earlier version left at slot %d "
+                             "on %s", flow.id, replaced, mirror.slot, mirror.source)
+                if left:
+                    log.warning("tap flow %s: %d unmarked rule(s) at slot %d on %s copy elsewhere and are left "
+                                "alone (not ours to judge); remove them by hand if they are stale", flow.id, left,
+                                mirror.slot, mirror.source)
+            else:
+                self.driver.install(mirror)
         except Exception as e:  # the kernel refused: say so on the flow, retry next pass
             self.applied.pop(mirror.slot, None)
             self._set_status(s, flow, "ERROR", f"the kernel refused the mirror: {e}"[:255])

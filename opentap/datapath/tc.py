@@ -1,25 +1,27 @@
-"""The Linux tc datapath: on the source interface a `clsact` qdisc, and per mirror a `u32` match-all filter
-with `mirred egress mirror` to the target interface, on the hook(s) its direction needs; a mirror with a VLAN
-filter uses a `bpf` classifier instead (cbpf.py), as u32 cannot see a tag that is only skb metadata. Through
-netlink (pyroute2), never the `tc` command; the kernel copies the packets, never Python.
+"""The Linux tc datapath: on the source interface a `clsact` qdisc, and per mirror a `bpf` filter (a classic
+program: match-all, or the mirror's VLAN filter; cbpf.py) with `mirred egress mirror` to the target interface,
+on the hook(s) its direction needs. Through netlink (tcfilters.py), never the `tc` command; the kernel copies
+the packets, never Python.
 
 Hooks, for the usual port (the host end of a VM's tap or a container's veth): clsact *ingress* sees what the
 host receives from the interface, that is what the machine behind it sends (OUT); *egress* what the host sends
 into it, what the machine receives (IN). For a host-side port (a physical NIC) it is the other way round.
 
-Our filters are the ones whose priority is PRIO_BASE + slot; nobody else's filters or qdiscs are touched."""
+Ownership: a mirror's filters sit at priority PRIO_BASE + slot, and its mirred action carries the driver's
+`owner` (this device's id) as its tc cookie. Only filters with that cookie are ours: we list, change and remove
+no others, so another device on the host (its own cookie, maybe the same priorities: its filters then share the
+priority with ours, each with its own handle) and anyone's hand-made rules are left alone. The one exception is
+claim(): the mirrors a previous version made, before cookies, at a mirror's priority on its source and copying
+to its target are replaced by ours."""
 
 from __future__ import annotations
 
 import socket
-import threading
-
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from collections.abc import Iterable
 
 from . import cbpf
 from .base import SLOTS, Mirror
-from .tcfilters import FilterSocket
+from .tcfilters import Filter, FilterSocket
 
 PRIO_BASE = 0xC000  # our priority range: 0xC000..0xFFFE
 HOOKS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}  # clsact's two parents
@@ -36,27 +38,23 @@ def hooks_for(direction: str, host_side: bool) -> set[str]:
     return {"OUT": {sends}, "IN": {receives}, "BOTH": {sends, receives}}[direction]
 
 
-Rule = frozenset[tuple[str, str, int, bytes]]  # per hook: (hook, classifier, target ifindex, bpf program)
+# per filter: (hook, classifier, target ifindex, bpf program), sorted: a doubled filter shows as a difference
+Rule = tuple[tuple[str, str, int, bytes], ...]
+Rules = dict[tuple[str, int], Rule]  # (interface, slot) -> its filters
+
+
+def _rule(filters: Iterable[tuple[str, str, int, bytes]]) -> Rule:
+    return tuple(sorted(filters))
 
 
 class TcDriver:
-    def __init__(self) -> None:
-        cbpf.register()
-        self._local = threading.local()  # one netlink socket per thread: the API's passes and the full pass's
-        self._sockets: list[IPRoute] = []  # dump run concurrently, and pyroute2's sockets are not shared safely
-        self.filters = FilterSocket()  # reading filters back (20x pyroute2's speed) and removing ours
-
-    @property
-    def ip(self) -> IPRoute:
-        ip = getattr(self._local, "ip", None)
-        if ip is None:
-            ip = self._local.ip = IPRoute()
-            self._sockets.append(ip)
-        return ip
+    def __init__(self, owner: bytes) -> None:
+        if not 0 < len(owner) <= 16:
+            raise ValueError("the owner is a tc cookie: 1 to 16 bytes")
+        self.owner = owner
+        self.filters = FilterSocket()  # one netlink socket per thread
 
     def close(self) -> None:
-        for ip in self._sockets:
-            ip.close()
         self.filters.close()
 
     @staticmethod
@@ -71,52 +69,81 @@ class TcDriver:
             raise ValueError(f"slot {mirror.slot} is outside 0..{SLOTS - 1}")
         source, target = self._index(mirror.source), self._index(mirror.target)
         try:
-            self.ip.tc("add", "clsact", source)
-        except NetlinkError as e:
-            if e.code != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
+            self.filters.add_clsact(source)
+        except OSError as e:
+            if e.errno != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
                 raise
         self.remove(mirror.source, mirror.slot)  # idempotent, and a changed target replaces the old rule
-        action = [{"kind": "mirred", "direction": "egress", "action": "mirror", "ifindex": target}]
+        ops = cbpf.program(mirror.vlan_filter)
         for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
-            common = {"parent": HOOKS[hook], "prio": PRIO_BASE + mirror.slot, "protocol": ETH_P_ALL, "action": action}
-            if mirror.vlan_filter is None:
-                self.ip.tc("add-filter", "u32", source, target=0x10001, keys=["0x0/0x0+0"], **common)
-            else:
-                self.ip.tc("add-filter", "bpf", source, ops=cbpf.program(mirror.vlan_filter), **common)
+            self.filters.add_mirror(source, HOOKS[hook], PRIO_BASE + mirror.slot, ETH_P_ALL, target, self.owner, ops)
 
     def expected(self, mirror: Mirror) -> Rule:
-        target = self._index(mirror.target)
-        kind, ops = ("u32", b"") if mirror.vlan_filter is None else ("bpf", cbpf.program(mirror.vlan_filter))
-        return frozenset((hook, kind, target, ops) for hook in hooks_for(mirror.direction, mirror.host_side))
+        target, ops = self._index(mirror.target), cbpf.program(mirror.vlan_filter)
+        return _rule((hook, "bpf", target, ops) for hook in hooks_for(mirror.direction, mirror.host_side))
 
     def remove(self, source: str, slot: int) -> None:
+        """Our filters at the slot's priority go; anyone else's there stay."""
         try:
             index = self._index(source)
         except InterfaceMissing:
             return  # the interface took its filters with it
         for parent in HOOKS.values():
-            try:
-                self.filters.delete(index, parent, PRIO_BASE + slot, ETH_P_ALL)
-            except OSError as e:
-                if e.errno not in (ENOENT, EINVAL):  # no such filter (or no clsact at all)
-                    raise
+            for f in self._dump(index, parent, PRIO_BASE + slot):
+                if f.real and f.cookie == self.owner:  # a priority goes by itself with its last bpf filter
+                    self._delete(index, parent, f.prio, f.handle)
 
-    def installed(self, ifname: str, slot: int | None = None) -> dict[tuple[str, int], Rule]:
+    def _delete(self, index: int, parent: int, prio: int, handle: int) -> None:
+        try:
+            self.filters.delete(index, parent, prio, ETH_P_ALL, handle)
+        except OSError as e:
+            if e.errno not in (ENOENT, EINVAL):  # gone meanwhile (or its clsact qdisc)
+                raise
+
+    def _dump(self, index: int, parent: int, prio: int | None) -> list[Filter]:
+        try:
+            return self.filters.dump(index, parent, prio, ETH_P_ALL if prio else 0)
+        except OSError:
+            return []  # no clsact qdisc here
+
+    def survey(self, ifname: str, slot: int | None = None) -> tuple[Rules, Rules]:
+        """(ours, unmarked) on an interface, from one dump per hook (only the slot's priority when given, which
+        the kernel filters). Ours: the filters in our range with our cookie. Unmarked: mirrors in our range
+        without any cookie, which a previous version made (or someone by hand); another device's are in
+        neither."""
         try:
             index = self._index(ifname)
         except InterfaceMissing:
-            return {}
-        out: dict[tuple[str, int], set[tuple[str, str, int, bytes]]] = {}
+            return {}, {}
+        ours: dict[tuple[str, int], list[tuple[str, str, int, bytes]]] = {}
+        unmarked: dict[tuple[str, int], list[tuple[str, str, int, bytes]]] = {}
         for hook, parent in HOOKS.items():
-            try:  # only this mirror's priority when a slot is given: the kernel filters the dump
-                filters = self.filters.dump(index, parent, None if slot is None else PRIO_BASE + slot, ETH_P_ALL)
-            except OSError:
-                continue  # no clsact qdisc here
-            for f in filters:
-                if not PRIO_BASE <= f.prio < PRIO_BASE + SLOTS:
+            for f in self._dump(index, parent, None if slot is None else PRIO_BASE + slot):
+                if not (f.real and PRIO_BASE <= f.prio < PRIO_BASE + SLOTS):
                     continue
-                rules = out.setdefault((ifname, f.prio - PRIO_BASE), set())
-                # each priority comes with a bare header (handle 0), and a u32 filter with a hash-table entry
-                if f.handle and (f.kind != "u32" or f.handle & 0xFFF):
-                    rules.add((hook, f.kind, f.target, f.ops))
-        return {key: frozenset(rules) for key, rules in out.items()}
+                into = ours if f.cookie == self.owner else unmarked if f.cookie is None and f.target >= 0 else None
+                if into is not None:
+                    into.setdefault((ifname, f.prio - PRIO_BASE), []).append((hook, f.kind, f.target, f.ops))
+        return ({key: _rule(v) for key, v in ours.items()}, {key: _rule(v) for key, v in unmarked.items()})
+
+    def installed(self, ifname: str, slot: int | None = None) -> Rules:
+        return self.survey(ifname, slot)[0]
+
+    def claim(self, mirror: Mirror) -> tuple[int, int]:
+        """Install the mirror in place of what a previous version left for it: filters without a cookie at its
+        priority on its source that copy to its target (u32 ones, which cannot share a priority with bpf).
+        They go first, so mirroring pauses for about a millisecond, once, at the upgrade. Unmarked filters
+        that copy elsewhere are left alone. Returns (filters replaced, filters left alone)."""
+        source, target = self._index(mirror.source), self._index(mirror.target)
+        prio, replaced, others = PRIO_BASE + mirror.slot, set(), set()
+        for parent in HOOKS.values():
+            found = [f for f in self._dump(source, parent, prio) if f.real]
+            old = [f for f in found if f.cookie is None and f.target == target]
+            # sets of (kind, handle): each hook's dump lists both hooks' u32 filters at a priority
+            replaced |= {(f.kind, f.handle) for f in old}
+            others |= {(f.kind, f.handle) for f in found if f.cookie is None and f.target != target}
+            # alone there, they go with their whole priority (handle 0): u32 would keep an empty hash table
+            for handle in [0] if old and len(old) == len(found) else [f.handle for f in old]:
+                self._delete(source, parent, prio, handle)
+        self.install(mirror)
+        return len(replaced), len(others)
