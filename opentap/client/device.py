@@ -45,7 +45,9 @@ class Device:
     dictionary (`{'name': 'virgo', 'ipaddr': '129.108.40.76', 'portnum': '50080'}`, optionally with a
     'token'), or any `Transport`. name: how messages and fleets call it (default: the dictionary's name,
     else the host). timeout: seconds to wait for data; connect_timeout: to reach the device (HTTP).
-    verify: HTTPS certificate checking (False, or a CA bundle's path). For ssh:// URLs: identity, the
+    verify: HTTPS certificate checking: True (the system's CAs), False, a CA file's path, or the device
+    certificate's pinned fingerprint "sha256:AB:CD:…" (what `opentap config init` prints; checked before
+    anything is sent). For ssh:// URLs: identity, the
     private key file, and ssh_options, `-o` options for ssh (e.g. "UserKnownHostsFile=…"); the device maps
     the key to a project and roles, so there is no token."""
 
