@@ -48,6 +48,8 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         lock.acquire()
     try:
         filemodes.tighten(cfg)
+        # an older version's key for signing `opentap invoke` calls, which now use the Unix socket instead
+        (cfg.data_dir / "invoke.secret").unlink(missing_ok=True)
         db, sessions = open_database(cfg.database_url)
     except BaseException:
         if own_lock:
