@@ -21,7 +21,7 @@ from opentap.datapath.tc import TcDriver
 from opentap.db.session import make_engine, make_sessionmaker, migrate
 from opentap.taas.store import TaasStore
 
-from . import capabilities, captures, errors, neutron, retrieve
+from . import boundary, capabilities, captures, errors, neutron, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
@@ -62,6 +62,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.state.datapath = _datapath(sessions)
     app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
+    app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
     for module in (capabilities, captures, retrieve, neutron):
         app.include_router(module.router)
 

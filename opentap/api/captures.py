@@ -78,7 +78,8 @@ def capture(
 
 
 class CaptureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not a start time of 1, nor "1" a snaplen; requests.check reads text times strictly
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: str
     start: float | str | None = None
     stop: float | str | None = None

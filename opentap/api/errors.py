@@ -46,8 +46,10 @@ def install(app: FastAPI) -> None:
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err = method_not_allowed() if exc.status_code == 405 else NeutronError(
                 exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
-            return JSONResponse(err.body(), status_code=err.status)
-        return error_response(exc.status_code, str(exc.detail))
+            return JSONResponse(err.body(), status_code=err.status, headers=exc.headers)
+        response = error_response(exc.status_code, str(exc.detail))
+        response.headers.update(exc.headers or {})  # a 405's Allow header (RFC 9110 requires it)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -16,6 +15,7 @@ from opentap.taas import errors, policy, query, validate
 from opentap.taas.attributes import RESOURCES, Resource
 from opentap.taas.store import TaasStore, render
 
+from .boundary import BODY_KEY, BadBody, parse
 from .deps import Device, device, principal
 
 router = APIRouter(tags=["taas (Neutron)"])
@@ -36,13 +36,16 @@ def neutron_version(base_url: str) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> Any:
+    """The JSON body as the boundary middleware checked and parsed it; None when there is none."""
+    if BODY_KEY in request.scope:
+        return request.scope[BODY_KEY]
     raw = await request.body()
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise errors.bad_request("Malformed request body") from None
+        return parse(raw)  # the middleware has done this already; here for an app assembled without it
+    except BadBody as e:
+        raise errors.bad_request(f"Malformed request body: {e.msg}") from None
 
 
 def _run(dev: Device, work: Any) -> Any:

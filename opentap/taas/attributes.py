@@ -15,12 +15,14 @@ REQUIRED = object()  # no default: a POST must give the attribute
 DIRECTIONS = ("IN", "OUT", "BOTH")
 
 
+_UUID = re.compile(r"[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}")
+
+
 def uuid_value(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
+    """A UUID in ASCII hex, with or without its hyphens, as lowercase canonical text. (uuid.UUID alone would
+    also take braces, a urn: prefix, blanks and other scripts' digits, through int(text, 16).)"""
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return str(uuid.UUID(value))
     raise ValueError(f"'{value}' is not a valid UUID")
 
 
@@ -35,15 +37,12 @@ def string(max_len: int = 255) -> Callable[[Any], str]:
 
 
 def boolean(value: Any) -> bool:
-    """Neutron's convert_to_boolean: JSON booleans, 0/1, and the strings true/false/0/1 in any case."""
+    """JSON true or false. (Neutron's convert_to_boolean also takes 0, 1 and the strings "true"/"false"; in a
+    body, where JSON has booleans, a number or a string standing for one is refused. Query strings are text
+    and use wire.query_boolean.)"""
     if isinstance(value, bool):
         return value
-    text = str(value).lower() if isinstance(value, str | int) else None
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueError(f"'{value}' cannot be converted to boolean")
+    raise ValueError(f"'{value}' is not a boolean (JSON true or false)")
 
 
 def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
