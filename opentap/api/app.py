@@ -21,7 +21,7 @@ from opentap.datapath.tc import TcDriver
 from opentap.db.session import make_engine, make_sessionmaker, migrate
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, neutron, retrieve
+from . import boundary, capabilities, captures, errors, neutron, quotas, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
@@ -63,7 +63,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
-    for module in (capabilities, captures, retrieve, neutron):
+    for module in (capabilities, captures, retrieve, neutron, quotas):
         app.include_router(module.router)
 
     # Interactive docs from files shipped in a Python package, so they work with no internet.

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opentap.capture.requests import RequestError
-from opentap.taas.errors import NeutronError, method_not_allowed
+from opentap.taas.errors import NeutronError, bad_request, method_not_allowed
 
 log = logging.getLogger("opentap.api")
 
@@ -30,11 +30,14 @@ def install(app: FastAPI) -> None:
         return error_response(exc.status, exc.msg)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path"))
             parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
+            err400 = bad_request("; ".join(parts) or "Invalid request")
+            return JSONResponse(err400.body(), status_code=400)
         return error_response(400, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(NeutronError)
