@@ -21,7 +21,7 @@ from opentap.datapath.tc import TcDriver
 from opentap.db.session import make_engine, make_sessionmaker, migrate
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, neutron, quotas, retrieve
+from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
@@ -65,6 +65,7 @@ def create_app(cfg: Config) -> FastAPI:
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
     for module in (capabilities, captures, retrieve, neutron, quotas):
         app.include_router(module.router)
+    openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 
     # Interactive docs from files shipped in a Python package, so they work with no internet.
     app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")

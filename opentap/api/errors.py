@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from opentap.capture.requests import RequestError
 from opentap.taas.errors import NeutronError, bad_request, method_not_allowed
@@ -22,6 +23,16 @@ class ApiError(RequestError):
 def error_response(status: int, msg: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Token realm="opentap", header="X-Auth-Token"'} if status == 401 else None
     return JSONResponse({"status": "error", "msg": msg}, status_code=status, headers=headers)
+
+
+def _allowed(req: Request) -> str:
+    """The methods of every route whose path matches the request's (Starlette's 405 names only the first)."""
+    methods: set[str] = set()
+    for route in req.app.router.routes:
+        match, _ = route.matches(req.scope)
+        if match != Match.NONE:
+            methods |= getattr(route, "methods", None) or set()
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -46,12 +57,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: list every method of the path, not only the first route's
+            headers["Allow"] = _allowed(req)
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err = method_not_allowed() if exc.status_code == 405 else NeutronError(
                 exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
-            return JSONResponse(err.body(), status_code=err.status, headers=exc.headers)
+            return JSONResponse(err.body(), status_code=err.status, headers=headers)
         response = error_response(exc.status_code, str(exc.detail))
-        response.headers.update(exc.headers or {})  # a 405's Allow header (RFC 9110 requires it)
+        response.headers.update(headers)
         return response
 
     @app.exception_handler(Exception)

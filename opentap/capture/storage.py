@@ -17,7 +17,7 @@ class BadId(ValueError):
 
 def check_id(capture_id: str) -> str:
     # "." and ".." match the character class but would name the parent directories.
-    if not ID_RE.match(capture_id) or capture_id in (".", ".."):
+    if not ID_RE.fullmatch(capture_id) or capture_id in (".", ".."):  # match() would take "id\n"
         raise BadId("an id must be 1-128 characters of letters, digits, '_', '.', '-' (and not '.' or '..')")
     return capture_id
 

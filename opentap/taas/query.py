@@ -61,6 +61,10 @@ def _sortable(value: Any) -> Any:
 def page(res: Resource, objs: list[dict[str, Any]], params: dict[str, list[str]], url: str,
          ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """(the page, its links). Without `limit` everything is one page."""
+    try:  # checked even without a limit: a bad value is a 400 whether or not it would matter
+        reverse = wire.query_boolean(params["page_reverse"][-1]) if params.get("page_reverse") else False
+    except ValueError as e:
+        raise errors.invalid_input("page_reverse", str(e)) from None
     raw_limit = (params.get("limit") or [None])[-1]
     if raw_limit is None:
         return objs, []
@@ -71,10 +75,6 @@ def page(res: Resource, objs: list[dict[str, Any]], params: dict[str, list[str]]
     if limit < 0:
         raise errors.bad_request(f"'{raw_limit}' should be non-negative")
     marker = (params.get("marker") or [None])[-1]
-    try:
-        reverse = wire.query_boolean(params["page_reverse"][-1]) if params.get("page_reverse") else False
-    except ValueError as e:
-        raise errors.invalid_input("page_reverse", str(e)) from None
     ids = [o["id"] for o in objs]
     if marker is not None and marker not in ids:
         raise errors.not_found(res.not_found[0], res.not_found[1].format(id=marker))
