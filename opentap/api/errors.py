@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
 
 from opentap.capture.requests import RequestError
 from opentap.taas.errors import NeutronError, bad_request, method_not_allowed
@@ -25,14 +25,14 @@ def error_response(status: int, msg: str) -> JSONResponse:
     return JSONResponse({"status": "error", "msg": msg}, status_code=status, headers=headers)
 
 
-def _allowed(req: Request) -> str:
-    """The methods of every route whose path matches the request's (Starlette's 405 names only the first)."""
-    methods: set[str] = set()
-    for route in req.app.router.routes:
-        match, _ = route.matches(req.scope)
-        if match != Match.NONE:
-            methods |= getattr(route, "methods", None) or set()
-    return ", ".join(sorted(methods))
+def _allowed(req: Request, fallback: str) -> str:
+    """Every method of the request's path, from the OpenAPI document (Starlette's 405 names only the first
+    route that matched the path, and FastAPI's router nests routes where they cannot be asked)."""
+    for template, item in req.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), req.scope["path"]):
+            methods = {m.upper() for m in item} | ({"HEAD"} if "get" in item else set())
+            return ", ".join(sorted(methods))
+    return fallback
 
 
 def install(app: FastAPI) -> None:
@@ -59,7 +59,7 @@ def install(app: FastAPI) -> None:
     async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # RFC 9110: list every method of the path, not only the first route's
-            headers["Allow"] = _allowed(req)
+            headers["Allow"] = _allowed(req, headers.get("Allow", ""))
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err = method_not_allowed() if exc.status_code == 405 else NeutronError(
                 exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))

@@ -183,6 +183,27 @@ def _complete(path: str, method: str, op: dict[str, Any], spec: Op) -> None:
         op["security"] = [{SCHEME: []}]
 
 
+def _links(doc: dict[str, Any]) -> None:
+    """OpenAPI links from each create to the calls on what it made, so clients and stateful testers can follow
+    an id from one call to the next."""
+    paths = doc["paths"]
+
+    def link(source: tuple[str, str], status: str, targets: list[tuple[str, str]], param: str, value: str) -> None:
+        response = paths[source[1]][source[0]]["responses"][status]
+        for method, path in targets:
+            op = paths[path][method]
+            response.setdefault("links", {})[op["operationId"]] = {
+                "operationId": op["operationId"], "parameters": {param: value}}
+
+    for res in RESOURCES:
+        one = res.path + "/{obj_id}"
+        link(("post", res.path), "201", [("get", one), ("put", one), ("delete", one)], "obj_id",
+             f"$response.body#/{res.member}/id")
+    link(("post", "/captures"), "201", [("get", "/captures/{capture_id}"), ("delete", "/captures/{capture_id}")],
+         "capture_id", "$response.body#/id")
+    link(("post", "/captures"), "201", [("get", "/retrieve")], "id", "$response.body#/id")
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     """The document, built once (FastAPI keeps it in app.openapi_schema)."""
     if app.openapi_schema:
@@ -198,6 +219,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     missing = set(table) - {(m, p) for p, item in doc["paths"].items() for m in item}
     if missing:
         raise LookupError(f"described but not served: {sorted(missing)}")
+    _links(doc)
     parts = doc.setdefault("components", {})
     kept = {k: v for k, v in parts.get("schemas", {}).items() if k not in ("HTTPValidationError", "ValidationError",
                                                                            "CaptureBody")}
