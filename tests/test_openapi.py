@@ -28,11 +28,14 @@ from .daemon import Daemon, running
 MAX_EXAMPLES = 4  # per operation and token in the fuzzing phase; coverage adds its deterministic cases
 SEED = 20240611  # fixed: CI runs the same cases every time (change it to explore)
 # Operations whose inputs have rules no JSON Schema can state (a window in the future and within the limit, a
-# point the caller may use, a filter that compiles; a project_id that must be the caller's; sort_dir paired with
-# sort_key; check_limit against the usage; a format the capture's type has): their documents say so, and for
-# them a schema-valid request may be a 400 (still a documented status, with a schema-valid error body).
-SEMANTIC_400 = ("^/capture/|^/captures$|^/retrieve$|^/v2.0/ports$|^/v2.0/taas/tap_(services|flows)$"
-                "|^/v2.0/quotas/")
+# point the caller may use, a filter that compiles; a project_id that must be the caller's and agree with
+# tenant_id; a VLAN range's first id at most its last; sort_dir paired with sort_key; check_limit against the
+# usage; a format the capture's type has): their documents say so, and for them alone a schema-valid request may
+# be a 400 (still a documented status, with a schema-valid error body).
+SEMANTIC_400 = [("GET", "/capture/{capture_type}"), ("POST", "/captures"), ("GET", "/retrieve"),
+                ("PUT", "/v2.0/quotas/{project_id}")]
+SEMANTIC_400 += [(m, p) for p in ("/v2.0/ports", "/v2.0/taas/tap_services", "/v2.0/taas/tap_flows")
+                 for m in ("GET", "POST")]
 
 
 def test_every_operation_is_described(client: TestClient) -> None:
@@ -97,9 +100,10 @@ def _config(path: Path, token: str) -> Path:
     path.write_text("\n".join([
         "[auth.openapi.token]", f'api_key = "{token}"',
         "[generation]", f"max-examples = {MAX_EXAMPLES}",
-        "[[operations]]", f'include-path-regex = "{SEMANTIC_400}"',
-        'checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409",'
-        ' "429"]',
+        *[line for method, op_path in SEMANTIC_400 for line in (
+            "[[operations]]", f'include-path = "{op_path}"', f'include-method = "{method}"',
+            'checks.positive_data_acceptance.expected-statuses = ["2xx", "3xx", "400", "401", "403", "404", "409",'
+            ' "429"]')],
         # A quota is never gone: DELETE /v2.0/quotas/{p} resets it to the defaults, which a GET then shows, as
         # Neutron's does; use_after_free would read that as a deleted resource still being served.
         "[[operations]]", 'include-path-regex = "^/v2.0/quotas/"', "checks.use_after_free.enabled = false", ""]))
