@@ -21,7 +21,8 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from opentap.api import capabilities, captures, neutron, quotas, retrieve
+from opentap.api import capabilities, captures, neutron, quotas, retrieve, schemas
+from opentap.api.captures import CaptureBody
 
 from .daemon import Daemon, running
 
@@ -69,6 +70,13 @@ def test_every_operation_is_described(client: TestClient) -> None:
     assert "requestBody" in tap_flows["post"] and "409" in tap_flows["post"]["responses"]
     assert {"429", "507"} <= set(doc["paths"]["/captures"]["post"]["responses"])
     assert client.get("/docs").status_code == 200
+
+
+def test_every_capture_parameter_is_stated_exactly() -> None:
+    """A capture option added to the API must be added to api/schemas.py too, with its exact form."""
+    assert set(schemas.CAPTURE_BODY["properties"]) == set(CaptureBody.model_fields)
+    route = next(r for r in captures.router.routes if getattr(r, "path", "") == "/capture/{capture_type}")
+    assert {p.alias for p in route.dependant.query_params} == set(schemas.capture_query())
 
 
 def test_a_405_lists_every_method_of_the_path(client: TestClient) -> None:

@@ -221,10 +221,10 @@ def document(app: FastAPI) -> dict[str, Any]:
         raise LookupError(f"described but not served: {sorted(missing)}")
     _links(doc)
     parts = doc.setdefault("components", {})
-    kept = {k: v for k, v in parts.get("schemas", {}).items() if k not in ("HTTPValidationError", "ValidationError",
-                                                                           "CaptureBody")}
-    parts["schemas"] = kept | schemas.components() | apidoc.quota_schemas() | {"JsonValue": apidoc.JSON_VALUE} | {
-        f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
+    generated = parts.get("schemas", {})
+    kept = {k: v for k, v in generated.items() if k not in ("HTTPValidationError", "ValidationError", "CaptureBody")}
+    parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | {
+        "JsonValue": apidoc.JSON_VALUE} | {f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
     parts["securitySchemes"] = {SCHEME: {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token",
         "description": "a token from `opentap token create` (or the admin token `opentap config init` wrote)"}}
