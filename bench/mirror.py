@@ -285,7 +285,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         lan.up()
         mon_ns, mon_host = stack.enter_context(monitoring(lan))
         time.sleep(0.2)  # let the links settle before anything is counted
-        d = stack.enter_context(running(work, data_dir=str(work / "data")))
+        # thousands of tap flows in one project: beyond the default TaaS quota, so unlimited here
+        d = stack.enter_context(running(work, data_dir=str(work / "data"), taas_quota={"tap_flow": -1}))
         api = Api(d.url, args.poll_ms / 1000)
         stack.callback(api.http.close)
         service = api.create("tap_services", name="bench-m", port_id=api.port("bench-m", mon_host))["id"]

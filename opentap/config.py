@@ -22,8 +22,12 @@ KNOWN_KEYS = {
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
-    "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects",
+    "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
 }
+# TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
+# fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
+TAAS_QUOTA_DEFAULTS = {"tap_service": 10, "tap_flow": 100}
+QUOTA_MAX = 2**31 - 1  # Neutron's DB_INTEGER_MAX_VALUE
 
 
 class ConfigError(ValueError):
@@ -96,6 +100,7 @@ class Config:
     flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
     tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
+    taas_quota: dict[str, int] = field(default_factory=lambda: dict(TAAS_QUOTA_DEFAULTS))
     legacy_format: bool = False
     tls_cert: Path | None = None
     tls_key: Path | None = None
@@ -284,6 +289,8 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     check_listen(cfg)
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
+    if "taas_quota" in raw:
+        cfg.taas_quota = _taas_quota(path, raw["taas_quota"])
     default = raw.get("default_observation_point")
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
@@ -328,6 +335,20 @@ def _id_range(path: Path, key: str, value: object) -> tuple[int, int]:
     if not ok:
         raise ConfigError(path, key, f"must be [FIRST, LAST] with 1 <= FIRST <= LAST <= 4094 (got {value!r})")
     return value[0], value[1]
+
+
+def _taas_quota(path: Path, raw: object) -> dict[str, int]:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, "taas_quota", "must be a table: [taas_quota] with tap_service = N, tap_flow = N")
+    quota = dict(TAAS_QUOTA_DEFAULTS)
+    for name, value in raw.items():
+        if name not in quota:
+            raise ConfigError(path, f"taas_quota.{name}", f"unknown key (known: {', '.join(TAAS_QUOTA_DEFAULTS)})")
+        if type(value) is not int or not -1 <= value <= QUOTA_MAX:
+            raise ConfigError(path, f"taas_quota.{name}", f"must be a whole number from -1 (unlimited) to {QUOTA_MAX} "
+                                                          f"(got {value!r})")
+        quota[name] = value
+    return quota
 
 
 def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:

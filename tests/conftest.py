@@ -44,11 +44,21 @@ TOKENS = {  # token -> (project, roles)
 SSH_KEYS = {"tester": ("alice", ["member"])}  # name -> (project, roles), for `opentap invoke --key tester`
 
 
+def _toml(value: object) -> str:
+    """A setting as TOML: strings quoted, a dict as an inline table ({tap_flow = -1}), the rest as Python prints it."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k} = {_toml(v)}" for k, v in value.items()) + "}"
+    return str(value)
+
+
 def write_config(directory: Path, points: dict[str, str] | None = None, extra_toml: str = "",
                  **settings: object) -> Path:
-    """A config with the test tokens and SSH key; settings are top-level keys, extra_toml more tables."""
+    """A config with the test tokens and SSH key; settings are top-level keys (a dict: an inline table),
+    extra_toml more tables."""
     points = points if points is not None else {"lo": "lo"}
-    lines = [f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in settings.items()]
+    lines = [f"{k} = {_toml(v)}" for k, v in settings.items()]
     # an interface name, or a raw TOML inline table such as '{interface = "lo", projects = ["bob"]}'
     lines += ["", "[observation_points]"]
     lines += [f'"{name}" = {spec if spec.startswith("{") else repr(spec)}' for name, spec in points.items()]

@@ -8,7 +8,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,15 +24,17 @@ def free_port() -> int:
 
 
 class Daemon:
-    def __init__(self, conf: Path, port: int | None = None) -> None:
+    def __init__(self, conf: Path, port: int | None = None, wrapper: Sequence[str] = ()) -> None:
         self.conf, self.port = conf, port or free_port()
+        self.wrapper = list(wrapper)  # runs the daemon, e.g. setpriv to drop a capability
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
 
     def start(self, verify: bool | str = True) -> None:
         with open(self.conf.parent / "daemon.log", "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
-                                          "--listen", f"127.0.0.1:{self.port}"], stdout=subprocess.DEVNULL, stderr=log)
+            argv = [*self.wrapper, sys.executable, "-m", "opentap", "serve", "--config", str(self.conf),
+                    "--listen", f"127.0.0.1:{self.port}"]
+            self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + 30
         while True:
             try:
@@ -71,11 +73,12 @@ class Daemon:
 
 
 @contextmanager
-def running(directory: Path, points: dict[str, str] | None = None, **settings: object) -> Iterator[Daemon]:
+def running(directory: Path, points: dict[str, str] | None = None, wrapper: Sequence[str] = (),
+            **settings: object) -> Iterator[Daemon]:
     """A daemon on a config in directory (observation points: "lo" unless given), stopped on leaving. The
     config names its port, so `opentap invoke` with that config finds it."""
     port = free_port()
-    d = Daemon(write_config(directory, points, listen=f"127.0.0.1:{port}", **settings), port)
+    d = Daemon(write_config(directory, points, listen=f"127.0.0.1:{port}", **settings), port, wrapper)
     d.start()
     try:
         yield d

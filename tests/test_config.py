@@ -81,6 +81,11 @@ default-network-observationpt: enp2s0
     ("tap_id_range = [5, 1]", "tap_id_range", "FIRST <= LAST"),
     ("tap_id_range = [0, 10]", "tap_id_range", "1 <= FIRST"),
     ("tap_id_range = 7", "tap_id_range", "[FIRST, LAST]"),
+    ("taas_quota = 5", "taas_quota", "must be a table"),
+    ("[taas_quota]\ntap_service = -2", "taas_quota.tap_service", "from -1 (unlimited)"),
+    ("[taas_quota]\ntap_flow = 1.5", "taas_quota.tap_flow", "whole number"),
+    ("[taas_quota]\ntap_flow = true", "taas_quota.tap_flow", "whole number"),
+    ("[taas_quota]\nport = 3", "taas_quota.port", "unknown key"),
     ("default_observation_point = \"nope\"\n[observation_points]\nlo = \"lo\"", "default_observation_point",
      "not an observation point"),
     ("[observation_points]\n\"a/b\" = \"lo\"", "observation_points.a/b", "letters, digits"),
@@ -94,6 +99,12 @@ def test_bad_config_names_key(tmp_path: Path, text: str, key: str, problem: str)
     with pytest.raises(config.ConfigError) as e:
         load_text(tmp_path, text)
     assert e.value.key == key and problem in str(e.value) and f"'{key}'" in str(e.value)
+
+
+def test_taas_quota_defaults_and_table(tmp_path: Path) -> None:
+    assert load_text(tmp_path, "").taas_quota == {"tap_service": 10, "tap_flow": 100}
+    cfg = load_text(tmp_path, "[taas_quota]\ntap_flow = -1")
+    assert cfg.taas_quota == {"tap_service": 10, "tap_flow": -1}
 
 
 def test_serve_fails_at_start_with_the_key(tmp_path: Path) -> None:

@@ -35,6 +35,13 @@ def test_the_workflow_by_names(device: Daemon, tmp_path: Path) -> None:
         made = json.loads(cli(device, "port-create", "--name", name, "--project-id", "alice",
                               "--binding-profile", json.dumps({"interface": iface}), "-f", "json", token="tok-admin"))
         assert made["name"] == name and made["port_security_enabled"] is True
+    # a boolean option is command-line text; the CLI sends it as the JSON boolean the API requires
+    off = json.loads(cli(device, "port-create", "--name", "off", "--admin-state-up", "false", "--binding-profile",
+                         json.dumps({"interface": "lo"}), "-f", "json", token="tok-admin"))
+    assert off["admin_state_up"] is False
+    assert "must be true or false" in cli(device, "port-create", "--admin-state-up", "maybe", "--binding-profile",
+                                          json.dumps({"interface": "lo"}), token="tok-admin", ok=False)
+    cli(device, "port-delete", off["id"], token="tok-admin")
     ts = json.loads(cli(device, "tap-service-create", "--name", "ts1", "--port", "monitor", "-f", "json"))
     assert ts["status"] == "DOWN" and ts["project_id"] == "alice"
     tf = json.loads(cli(device, "tap-flow-create", "--name", "tf1", "--tap-service", "ts1", "--source-port", "web",

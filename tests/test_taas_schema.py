@@ -9,7 +9,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from opentap.db.session import make_engine, migrate
-from opentap.taas.store import TABLES
+from opentap.taas.quota import QUOTAS
+from opentap.taas.store import TABLES as RESOURCE_TABLES
+
+TABLES = {**RESOURCE_TABLES, QUOTAS.name: QUOTAS}
 
 
 def test_migrated_schema_matches_the_declarations(tmp_path: Path) -> None:

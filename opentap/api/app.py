@@ -23,7 +23,7 @@ from opentap.db.session import Health, open_database
 from opentap.identity import device_id
 from opentap.taas.store import TaasStore
 
-from . import capabilities, captures, errors, neutron, retrieve
+from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve
 from .deps import Device
 
 log = logging.getLogger("opentap")
@@ -79,8 +79,10 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     app.state.datapath = _datapath(sessions, cfg)
     app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
-    for module in (capabilities, captures, retrieve, neutron):
+    app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
+    for module in (capabilities, captures, retrieve, neutron, quotas):
         app.include_router(module.router)
+    openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 
     # Interactive docs from files shipped in a Python package, so they work with no internet.
     app.mount("/docs-static", StaticFiles(directory=str(swagger_ui_path)), name="docs-static")

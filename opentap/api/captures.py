@@ -29,7 +29,8 @@ def describe(cap: Capture, who: Principal) -> dict[str, Any]:
         "id": cap.id, "type": cap.type, "project_id": cap.project_id, "observationpt": cap.observation_point,
         "device_filter": cap.options.get("device_filter"),
         "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
-        "duration": _num(cap.stop - cap.start), "options": cap.options, "created_at": cap.created_at,
+        "duration": _num(cap.stop - cap.start),
+        "options": {k: v for k, v in cap.options.items() if k != "device_filter"},  # shown on its own above "created_at": cap.created_at,
         "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
         "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
         "data_bytes": cap.data_bytes, "reason": cap.reason, "stats": cap.stats,
@@ -96,7 +97,8 @@ def capture(
 
 
 class CaptureBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: JSON true is not a start time of 1, nor "1" a snaplen; requests.check reads text times strictly
+    model_config = ConfigDict(extra="forbid", strict=True)
     type: str
     start: float | str | None = None
     stop: float | str | None = None

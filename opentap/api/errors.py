@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opentap.capture.errors import RequestError
-from opentap.taas.errors import NeutronError, method_not_allowed
+from opentap.taas.errors import NeutronError, bad_request, method_not_allowed
 
 log = logging.getLogger("opentap.api")
 
@@ -24,17 +25,30 @@ def error_response(status: int, msg: str) -> JSONResponse:
     return JSONResponse({"status": "error", "msg": msg}, status_code=status, headers=headers)
 
 
+def _allowed(req: Request, fallback: str) -> str:
+    """Every method of the request's path, from the OpenAPI document (Starlette's 405 names only the first
+    route that matched the path, and FastAPI's router nests routes where they cannot be asked)."""
+    for template, item in req.app.openapi()["paths"].items():
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), req.scope["path"]):
+            methods = {m.upper() for m in item} | ({"HEAD"} if "get" in item else set())
+            return ", ".join(sorted(methods))
+    return fallback
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestError)
     async def _request_error(_req: Request, exc: RequestError) -> JSONResponse:
         return error_response(exc.status, exc.msg)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(req: Request, exc: RequestValidationError) -> JSONResponse:
         parts = []
         for err in exc.errors():
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path"))
             parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
+            err400 = bad_request("; ".join(parts) or "Invalid request")
+            return JSONResponse(err400.body(), status_code=400)
         return error_response(400, "; ".join(parts) or "invalid request")
 
     @app.exception_handler(NeutronError)
@@ -43,11 +57,16 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # RFC 9110: list every method of the path, not only the first route's
+            headers["Allow"] = _allowed(req, headers.get("Allow", ""))
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err = method_not_allowed() if exc.status_code == 405 else NeutronError(
                 exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
-            return JSONResponse(err.body(), status_code=err.status)
-        return error_response(exc.status_code, str(exc.detail))
+            return JSONResponse(err.body(), status_code=err.status, headers=headers)
+        response = error_response(exc.status_code, str(exc.detail))
+        response.headers.update(headers)
+        return response
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:

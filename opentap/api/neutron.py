@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -12,10 +11,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
-from opentap.taas import errors, policy, query, validate
+from opentap.taas import errors, policy, query, quota, validate
 from opentap.taas.attributes import RESOURCES, Resource
 from opentap.taas.store import TaasStore, render
 
+from .boundary import BODY_KEY, BadBody, parse
 from .deps import Device, device, principal
 
 router = APIRouter(tags=["taas (Neutron)"])
@@ -23,6 +23,12 @@ router = APIRouter(tags=["taas (Neutron)"])
 EXTENSIONS = [
     {"alias": "taas", "name": "Neutron Tap as a Service", "description": "Neutron Tap as a Service Extension.",
      "updated": "2015-01-14T10:00:00-00:00", "links": []},
+    {"alias": "quotas", "name": "Quota management support",
+     "description": "Expose functions for quotas management per project (here: tap_service, tap_flow)",
+     "updated": "2012-07-29T10:00:00-00:00", "links": []},
+    {"alias": "quota_details", "name": "Quota details management support",
+     "description": "Expose functions for quotas usage statistics per project",
+     "updated": "2017-02-10T10:00:00-00:00", "links": []},
     {"alias": "taas-vlan-filter", "name": "VLAN filtering for Neutron Tap as a Service",
      "description": "Neutron Tap as a Service Extension for filtering VLANs.",
      "updated": "2019-11-15T10:00:00-00:00", "links": []},
@@ -36,19 +42,28 @@ def neutron_version(base_url: str) -> dict[str, Any]:
 
 
 async def _body(request: Request) -> Any:
+    """The JSON body as the boundary middleware checked and parsed it; None when there is none."""
+    if BODY_KEY in request.scope:
+        return request.scope[BODY_KEY]
     raw = await request.body()
     if not raw.strip():
         return None
     try:
-        return json.loads(raw)
-    except ValueError:
-        raise errors.bad_request("Malformed request body") from None
+        return parse(raw)  # the middleware has done this already; here for an app assembled without it
+    except BadBody as e:
+        raise errors.bad_request(f"Malformed request body: {e.msg}") from None
 
 
 def _run(dev: Device, work: Any) -> Any:
     """work(session) in one transaction: all of it or, on any error, none of it (bulk creates too)."""
     with dev.sessions() as s, s.begin():
         return work(s)
+
+
+def _run_locked(dev: Device, work: Any) -> Any:
+    """_run under the quota lock, held until the commit: counting and creating do not interleave."""
+    with quota.CREATE_LOCK:
+        return _run(dev, work)
 
 
 def _poke(request: Request) -> None:
@@ -84,7 +99,12 @@ def _routes(res: Resource) -> None:
                      who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "create", who)
         items, bulk = validate.for_create(res, await _body(request), who)
-        made = await run_in_threadpool(_run, dev, lambda s: [store(request).create(s, res, i, who) for i in items])
+
+        def work(s: Session) -> list[dict[str, Any]]:
+            quota.enforce(s, res, items, dev.cfg.taas_quota)  # before any insert: all of a bulk create or none
+            return [store(request).create(s, res, i, who) for i in items]
+
+        made = await run_in_threadpool(_run_locked, dev, work)
         _poke(request)
         return JSONResponse({res.collection: made} if bulk else {res.member: made[0]}, status_code=201)
 

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from opentap import wire
 from opentap.auth import Principal
 from opentap.capture import bpf, devicefilter, storage
 from opentap.capture.errors import RequestError
@@ -16,6 +17,8 @@ from opentap.config import Config, ObservationPoint
 MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instead of s, say)
 MAX_SCHEDULE_AHEAD = 366 * 86400
 OPTION_LIMITS = {"snaplen": (64, 262144), "period": (10, 3_600_000)}
+BLANKS = " \t\r\n\f\v"  # what libpcap's lexer skips
+BLANK_FILTER_MSG = "The filter was blank, so no filter is applied: every packet is captured."
 
 
 @dataclass
@@ -35,9 +38,10 @@ def _time(name: str, value: Any) -> float:
     if value is None or value == "":
         raise RequestError(400, f"'{name}' is required (UNIX seconds)")
     try:
-        t = float(value)
-    except (TypeError, ValueError):
-        raise RequestError(400, f"'{name}' must be UNIX seconds (got {str(value)[:40]!r})") from None
+        t = wire.decimal(value)  # JSON true is not a time, nor is ' 1700000000' or '1_700_000_000'
+    except wire.WireError:
+        raise RequestError(400, f"'{name}' must be UNIX seconds in ASCII digits with an optional '.' fraction, "
+                                f"like 1700000000.5 (got {str(value)[:40]!r})") from None
     if not math.isfinite(t) or t < 0 or t > MAX_UNIX_TIME:
         raise RequestError(400, f"'{name}' must be UNIX seconds between 0 and {MAX_UNIX_TIME} (got {value})")
     return t
@@ -46,19 +50,19 @@ def _time(name: str, value: Any) -> float:
 def _int_option(name: str, value: Any) -> int:
     lo, hi = OPTION_LIMITS[name]
     try:
-        n = int(str(value))
-    except ValueError:
-        raise RequestError(400, f"'{name}' must be a whole number (got {str(value)[:40]!r})") from None
+        n = wire.integer(value)
+    except wire.WireError as e:
+        raise RequestError(400, f"'{name}' {e}") from None
     if not lo <= n <= hi:
         raise RequestError(400, f"'{name}' must be between {lo} and {hi} (got {n})")
     return n
 
 
 def _bool_option(name: str, value: Any) -> bool:
-    text = str(value).lower()
-    if text not in ("true", "false", "1", "0", "yes", "no"):
-        raise RequestError(400, f"'{name}' must be true or false (got {str(value)[:40]!r})")
-    return text in ("true", "1", "yes")
+    try:
+        return wire.query_boolean(value, yes_no=True)
+    except wire.WireError as e:
+        raise RequestError(400, f"'{name}' {e}") from None
 
 
 def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None,
@@ -118,6 +122,11 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic"):
         value = params.get(name)
         if value in (None, ""):
+            continue
+        if name == "filter" and isinstance(value, str) and not value.strip(BLANKS):
+            # libpcap compiles blanks to "capture everything": say so instead of storing a filter that is none
+            if name in ctype.options:
+                msg = " ".join(m for m in (msg, BLANK_FILTER_MSG) if m)
             continue
         if name not in ctype.options:
             raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")

@@ -26,7 +26,8 @@ class BadId(ValueError):
 
 def check_id(capture_id: str, what: str = "an id") -> str:
     # "." and ".." match the character class but would name the parent directories.
-    if not isinstance(capture_id, str) or not ID_RE.match(capture_id) or capture_id in (".", ".."):
+    if not isinstance(capture_id, str) or not ID_RE.fullmatch(capture_id) or capture_id in (".", ".."):
+        # fullmatch: match() would take "id\n"
         raise BadId(f"{what} must be 1-128 characters of letters, digits, '_', '.', '-' (and not '.' or '..')")
     return capture_id
 

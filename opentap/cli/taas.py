@@ -14,6 +14,7 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from opentap import wire
 from opentap.cli.captures import VERIFY_HELP, verify_option
 from opentap.cli.output import FORMATS, render, show
 from opentap.client import tls
@@ -91,8 +92,11 @@ def _option(attr: Attr) -> str:
 
 
 def _value(attr: Attr, text: str) -> Any:
-    if attr.check is boolean:
-        return boolean(text)
+    if attr.check is boolean:  # command-line text; the body carries a JSON boolean
+        try:
+            return wire.query_boolean(text)
+        except wire.WireError as e:
+            raise CliError(f"{_option(attr)} {e}") from None
     if attr.column == "json":
         try:
             return json.loads(text)

@@ -13,14 +13,25 @@ from typing import Any
 
 REQUIRED = object()  # no default: a POST must give the attribute
 DIRECTIONS = ("IN", "OUT", "BOTH")
+# check -> the JSON Schema of exactly what it accepts (the OpenAPI document says so: taas/apidoc.py)
+ACCEPTS: dict[Callable[[Any], Any], dict[str, Any]] = {}
+NO_NUL = "^[^\\u0000]*$"  # the API boundary refuses NUL in any string (PostgreSQL cannot store one)
+UUID_PATTERN = "^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+
+
+def _accepts(check: Callable[[Any], Any], schema: dict[str, Any]) -> Callable[[Any], Any]:
+    ACCEPTS[check] = schema
+    return check
+
+
+_UUID = re.compile(UUID_PATTERN[1:-1])
 
 
 def uuid_value(value: Any) -> str:
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
+    """A UUID in ASCII hex, with or without its hyphens, as lowercase canonical text. (uuid.UUID alone would
+    also take braces, a urn: prefix, blanks and other scripts' digits, through int(text, 16).)"""
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return str(uuid.UUID(value))
     raise ValueError(f"'{value}' is not a valid UUID")
 
 
@@ -31,19 +42,17 @@ def string(max_len: int = 255) -> Callable[[Any], str]:
         if len(value) > max_len:
             raise ValueError(f"'{value}' exceeds maximum length of {max_len}")
         return value
+    _accepts(check, {"type": "string", "maxLength": max_len, "pattern": NO_NUL})
     return check
 
 
 def boolean(value: Any) -> bool:
-    """Neutron's convert_to_boolean: JSON booleans, 0/1, and the strings true/false/0/1 in any case."""
+    """JSON true or false. (Neutron's convert_to_boolean also takes 0, 1 and the strings "true"/"false"; in a
+    body, where JSON has booleans, a number or a string standing for one is refused. Query strings are text
+    and use wire.query_boolean.)"""
     if isinstance(value, bool):
         return value
-    text = str(value).lower() if isinstance(value, str | int) else None
-    if text in ("true", "1"):
-        return True
-    if text in ("false", "0"):
-        return False
-    raise ValueError(f"'{value}' cannot be converted to boolean")
+    raise ValueError(f"'{value}' is not a boolean (JSON true or false)")
 
 
 def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
@@ -51,6 +60,7 @@ def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
         if value not in values:
             raise ValueError(f"'{value}' is not in {list(values)}")
         return value
+    _accepts(check, {"type": "string", "enum": list(values)})
     return check
 
 
@@ -91,7 +101,11 @@ def vlan_filter(value: Any) -> str | None:
     return value
 
 
-_IFNAME = re.compile(r"^[^/\s:]{1,15}$")  # what Linux accepts as an interface name
+# What Linux accepts as an interface name (dev_valid_name: no '/', ':' or C-locale blank, not . or ..), minus
+# NUL, which the API boundary refuses anywhere. Spelled out rather than \s, whose Unicode meaning differs between
+# Python and the JSON Schema (ECMAScript) regex that the OpenAPI document states it in.
+IFNAME_PATTERN = "^(?!\\.{1,2}$)[^/: \\t\\n\\v\\f\\r\\u0000]{1,15}$"
+_IFNAME = re.compile(IFNAME_PATTERN[:-1] + "\\Z")  # \Z: Python's $ also matches before a final newline
 
 
 def binding_profile(value: Any) -> dict[str, Any]:
@@ -101,11 +115,23 @@ def binding_profile(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"'{value}' is not a dictionary")
     name = value.get("interface")
-    if not isinstance(name, str) or not _IFNAME.match(name) or name in (".", ".."):
+    if not isinstance(name, str) or not _IFNAME.match(name):
         raise ValueError(f"'{value}' does not name an interface of this host as {{\"interface\": NAME}}")
     if not isinstance(value.get("host_side", False), bool):
         raise ValueError(f"'{value}' has a host_side that is not true or false")
     return value
+
+
+_VLAN_ID = "0*(?:[0-9]{1,3}|[1-3][0-9]{3}|40[0-8][0-9]|409[0-5])"  # 0-4095
+_accepts(uuid_value, {"type": "string", "pattern": UUID_PATTERN})
+_accepts(boolean, {"type": "boolean"})
+_accepts(vlan_filter, {"anyOf": [{"type": "null"}, {
+    "type": "string", "maxLength": 1024, "pattern": f"^{_VLAN_ID}(-{_VLAN_ID})?(,{_VLAN_ID}(-{_VLAN_ID})?)*$",
+    "description": "VLAN ids and ranges such as 9,18-27 (ids 0-4095; each range's first id at most its last)"}]})
+_accepts(binding_profile, {
+    "type": "object", "required": ["interface"], "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+    "properties": {"interface": {"type": "string", "pattern": IFNAME_PATTERN, "description": "a host interface"},
+                   "host_side": {"type": "boolean", "description": "the interface is the host's own (a NIC)"}}})
 
 
 @dataclass(frozen=True)

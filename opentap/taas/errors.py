@@ -47,3 +47,8 @@ def mirror_slots_exhausted() -> NeutronError:
 
 def method_not_allowed() -> NeutronError:
     return NeutronError(405, "HTTPMethodNotAllowed", "The method is not allowed for this resource.")
+
+
+def over_quota(resources: list[str]) -> NeutronError:
+    """neutron-lib's OverQuota, which words the list as Python prints it: ['tap_flow']."""
+    return NeutronError(409, "OverQuota", f"Quota exceeded for resources: {sorted(resources)}.")

@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
+from opentap import wire
+
 from . import errors
 from .attributes import Resource, boolean
 
@@ -27,7 +29,7 @@ def filtered(res: Resource, objs: list[dict[str, Any]], params: list[tuple[str, 
             raise errors.bad_request(f"{key} is invalid attribute for filtering")
         if attr.check is boolean:
             try:
-                value = str(boolean(value)).lower()
+                value = str(wire.query_boolean(value)).lower()
             except ValueError as e:
                 raise errors.invalid_input(key, str(e)) from None
         wanted.setdefault(key, set()).add(value)
@@ -59,20 +61,20 @@ def _sortable(value: Any) -> Any:
 def page(res: Resource, objs: list[dict[str, Any]], params: dict[str, list[str]], url: str,
          ) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
     """(the page, its links). Without `limit` everything is one page."""
+    try:  # checked even without a limit: a bad value is a 400 whether or not it would matter
+        reverse = wire.query_boolean(params["page_reverse"][-1]) if params.get("page_reverse") else False
+    except ValueError as e:
+        raise errors.invalid_input("page_reverse", str(e)) from None
     raw_limit = (params.get("limit") or [None])[-1]
     if raw_limit is None:
         return objs, []
     try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise errors.bad_request(f"'{raw_limit}' is not an integer") from None
+        limit = wire.integer(raw_limit)  # ASCII digits: not ' 10', '1_0' or another script's digits
+    except wire.WireError:
+        raise errors.bad_request(f"'{raw_limit[:40]}' is not an integer") from None
     if limit < 0:
         raise errors.bad_request(f"'{raw_limit}' should be non-negative")
     marker = (params.get("marker") or [None])[-1]
-    try:
-        reverse = boolean(params["page_reverse"][-1]) if params.get("page_reverse") else False
-    except ValueError as e:
-        raise errors.invalid_input("page_reverse", str(e)) from None
     ids = [o["id"] for o in objs]
     if marker is not None and marker not in ids:
         raise errors.not_found(res.not_found[0], res.not_found[1].format(id=marker))

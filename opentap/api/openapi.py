@@ -1,0 +1,248 @@
+"""The OpenAPI document, describing the API as it behaves: FastAPI's document of the routes, completed here
+with what FastAPI cannot see — the X-Auth-Token security scheme, every error status each operation can answer
+with its body (OpenTap's {"status", "msg"} or Neutron's {"NeutronError": ...}), the exact limits of every
+parameter and body (schemas.py, taas/apidoc.py), and no 422, which the API never sends (validation errors are
+400s). Every operation needs an entry in ops(): an unknown one stops the document from being built, so a new
+route cannot be served undescribed (tests/test_openapi.py builds it). Built from the routes and these tables,
+never from what a handler returns, so it holds when a route answers with a Response object."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from opentap.taas import apidoc
+from opentap.taas.attributes import RESOURCES
+
+from . import schemas
+from .boundary import MAX_BODY, MAX_DEPTH
+
+SCHEME = "token"
+PUBLIC = {"/healthz"}
+NEUTRON_PREFIX = "/v2.0"
+PATH_TEXT = {"type": "string", "pattern": "^(?!\\.{1,2}$)[^/\\u0000]+$",
+             "description": "any text without '/' (or a NUL)"}
+ERRORS = {  # status -> what it means wherever it is listed; an operation's description may say more
+    400: "bad input: a body or parameter the operation does not take (also JSON nested deeper than "
+         f"{MAX_DEPTH} levels, a string with a NUL or a lone surrogate, a repeated parameter on OpenTap's routes)",
+    401: "no X-Auth-Token, or an unknown one (OpenTap's error body, on Neutron's routes too)",
+    403: "the caller's role may not do this",
+    404: "no such object, or another project's",
+    409: "conflict with the device's state",
+    410: "the capture's data files are gone (removed or cut after it finished); the capture now says so",
+    413: f"the body is larger than {MAX_BODY} bytes",
+    429: "the caller's project, or the device, already runs its maximum of concurrent captures in that window",
+    503: "the database or the capture engine is not working",
+    507: "the disk quota for captured data (the project's or the device's) is full",
+}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(schema: dict[str, Any] | None, description: str) -> dict[str, Any]:
+    if schema is None:
+        return {"description": description}
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], required: bool = False,
+           description: str = "", **extra: Any) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required or where == "path", "schema": schema,
+            **({"description": description} if description else {}), **extra}
+
+
+@dataclass
+class Op:
+    """What the document says about one operation beyond what FastAPI wrote: its success responses, the error
+    statuses it can answer with, its parameters and body (when FastAPI cannot see them), and a note on the 400s
+    and 409s that no schema can express."""
+
+    ok: dict[str, dict[str, Any]]
+    errors: list[int]
+    params: list[dict[str, Any]] | None = None
+    body: dict[str, Any] | None = None
+    note: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+SEMANTIC = ("A 400 also when the window is empty, in the past, longer than the capture length limit or more "
+            "than 366 days ahead, when the observation point is not one the caller may use, an option does not "
+            "apply to the type, or the filter does not compile; a 409 when the id is taken.")
+
+
+AMBIGUOUS = "A 409 when the caller is an admin, several projects use the id and no project is named."
+
+
+def _opentap_ops() -> dict[tuple[str, str], Op]:
+    caps = Op({"200": _json(_ref("Capabilities"), "the device's capabilities")}, [400, 401])
+    query = [_param(n, "query", p["schema"], p.get("required", False), p.get("description", ""))
+             for n, p in schemas.capture_query().items()]
+    project = _param("project", "query", schemas.TEXT,
+                     description="the capture's project: admins, when several projects use the id")
+    capture_id = [_param("capture_id", "path", PATH_TEXT), project]
+    data = {"description": "the data, streamed",
+            "content": {mt: {"schema": {"type": "string", "format": "binary"}} for mt in schemas.MEDIA_TYPES},
+            "headers": {"X-OpenTap-State": {"schema": {"type": "string", "enum": schemas.STATES}},
+                        "X-OpenTap-Partial": {"description": "true while the capture runs",
+                                              "schema": {"type": "string", "enum": ["true", "false"]}}}}
+    return {
+        ("get", "/"): caps, ("get", "/capabilities"): caps,
+        ("get", "/capture/{capture_type}"): Op(
+            {"200": _json(_ref("ScheduledCapture"), "scheduled")}, [400, 401, 403, 409, 429, 507],
+            [_param("capture_type", "path", {"type": "string", "enum": schemas.TYPES})] + query, note=SEMANTIC),
+        ("post", "/captures"): Op({"201": _json(_ref("ScheduledCapture"), "scheduled")},
+                                  [400, 401, 403, 409, 413, 429, 507], body=_ref("CaptureRequest"), note=SEMANTIC),
+        ("get", "/captures"): Op({"200": _json(_ref("CaptureList"), "the caller's captures (an admin's: all)")},
+                                 [400, 401], [_param("state", "query", schemas.TEXT),
+                                              _param("type", "query", schemas.TEXT),
+                                              _param("project", "query", schemas.TEXT,
+                                                     description="admins: only this project's captures")]),
+        ("get", "/captures/{capture_id}"): Op({"200": _json(_ref("CaptureOne"), "the capture")},
+                                              [400, 401, 404, 409], capture_id, note=AMBIGUOUS),
+        ("delete", "/captures/{capture_id}"): Op(
+            {"200": _json(_ref("CaptureCancelled"), "cancelled; its data so far is kept"),
+             "204": _json(None, "deleted with its data")}, [400, 401, 403, 404, 409], capture_id, note=AMBIGUOUS),
+        ("get", "/retrieve"): Op(
+            {"200": data}, [400, 401, 404, 409, 410],
+            [_param("id", "query", schemas.TEXT, required=True),
+             _param("format", "query", {"type": "string", "enum": ["", *schemas.FORMATS]},
+                    description="empty or absent: the type's default"), project],
+            note="A 400 for a format the capture's type does not have; a 409 while the capture has not started, "
+                 "when it failed with nothing captured, has no data in that format, or (admins) its id is used by "
+                 "several projects and no project is named; a 410 when its data files are gone."),
+        ("get", "/healthz"): Op({"200": _json(_ref("Health"), "the daemon is up"),
+                                 "503": _json(_ref("Health"), "the database or the capture engine is not working")},
+                                [400]),
+    }
+
+
+def _neutron_ops() -> dict[tuple[str, str], Op]:
+    ops: dict[tuple[str, str], Op] = {}
+    obj_id = [_param("obj_id", "path", PATH_TEXT)]
+    fields = [apidoc.fields_parameter()]
+    for res in RESOURCES:
+        one = f"#/components/schemas/{res.member}"
+        member = _json({"$ref": one + "_response"}, f"the {res.member}")
+        ops[("get", res.path)] = Op(
+            {"200": _json(apidoc.list_response(res), f"the caller's {res.collection} (an admin's: all)")},
+            [400, 401, 404], apidoc.list_parameters(res),
+            note="A 400 when sort_dir does not pair with sort_key; a 404 for an unknown marker.")
+        ops[("post", res.path)] = Op(
+            {"201": _json(apidoc.create_response(res), "created")}, [400, 401, 403, 404, 409, 413],
+            body=apidoc.create_body(res),
+            note="A 400 for a project other than the caller's (non-admins) or project_id and tenant_id that "
+                 "differ, or a VLAN range whose first id is above its last; a 404 for a port or tap service the "
+                 "caller cannot see; a 409 OverQuota or when the device's ids for it are used up.")
+        ops[("get", res.path + "/{obj_id}")] = Op({"200": member}, [400, 401, 404], obj_id + fields)
+        ops[("put", res.path + "/{obj_id}")] = Op({"200": member}, [400, 401, 403, 404, 413], obj_id,
+                                                  body=apidoc.update_body(res))
+        ops[("delete", res.path + "/{obj_id}")] = Op({"204": _json(None, "deleted")}, [400, 401, 403, 404], obj_id)
+    extension = {"type": "object", "required": ["extension"], "properties": {"extension": apidoc.EXTENSION}}
+    ops[("get", "/v2.0/extensions")] = Op({"200": _json({"type": "object", "required": ["extensions"], "properties": {
+        "extensions": {"type": "array", "items": apidoc.EXTENSION}}}, "the extensions served")}, [400, 401])
+    ops[("get", "/v2.0/extensions/{alias}")] = Op({"200": _json(extension, "the extension")}, [400, 401, 404],
+                                                  [_param("alias", "path", PATH_TEXT)])
+    ops[("get", "/v2.0/")] = Op({"200": _json({"type": "object", "required": ["resources"]}, "the resources")},
+                                [400, 401])
+    project = [_param("project_id", "path", {**PATH_TEXT, "maxLength": 255})]
+    read = "Anyone of the project may read its quota; another project's needs an admin (403)."
+    ops[("get", "/v2.0/quotas")] = Op({"200": _json(_ref("QuotaList"), "projects with a quota of their own")},
+                                      [400, 401, 403])
+    ops[("get", "/v2.0/quotas/{project_id}")] = Op({"200": _json(_ref("Quota"), "the project's quota")},
+                                                   [400, 401, 403], project, note=read)
+    ops[("get", "/v2.0/quotas/{project_id}/default")] = Op({"200": _json(_ref("Quota"), "the defaults")},
+                                                           [400, 401, 403], project, note=read)
+    ops[("get", "/v2.0/quotas/{project_id}/details")] = Op(
+        {"200": _json(_ref("QuotaDetails"), "the project's quota and usage")}, [400, 401, 403], project, note=read)
+    ops[("put", "/v2.0/quotas/{project_id}")] = Op(
+        {"200": _json(_ref("Quota"), "the project's quota now")}, [400, 401, 403, 413], project,
+        body=_ref("QuotaUpdate"), note="A 400 with check_limit when a limit is below the project's usage.")
+    ops[("delete", "/v2.0/quotas/{project_id}")] = Op(
+        {"204": _json(None, "back to the defaults")}, [400, 401, 403, 404], project,
+        note="A 404 when the project had no quota of its own (Neutron's TenantQuotaNotFound).")
+    return ops
+
+
+def ops() -> dict[tuple[str, str], Op]:
+    return _opentap_ops() | _neutron_ops()
+
+
+def _complete(path: str, method: str, op: dict[str, Any], spec: Op) -> None:
+    error_body = "NeutronError" if path.startswith(NEUTRON_PREFIX) else "OpenTapError"
+    named = {p["name"]: p for p in spec.params or []}
+    kept = [p for p in op.get("parameters", []) if p["name"].lower() != "x-auth-token" and p["name"] not in named]
+    params = kept + list(named.values())
+    if params:
+        op["parameters"] = params
+    else:
+        op.pop("parameters", None)
+    if spec.body is not None:
+        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": spec.body}}}
+    responses = dict(spec.ok)
+    for status in spec.errors:
+        body = "OpenTapError" if status == 401 else error_body
+        responses[str(status)] = _json(_ref(body), ERRORS[status])
+    op["responses"] = responses
+    if spec.note:
+        op["description"] = (op.get("description", "") + "\n\n" + spec.note).strip()
+    if path not in PUBLIC:
+        op["security"] = [{SCHEME: []}]
+
+
+def _links(doc: dict[str, Any]) -> None:
+    """OpenAPI links from each create to the calls on what it made, so clients and stateful testers can follow
+    an id from one call to the next."""
+    paths = doc["paths"]
+
+    def link(source: tuple[str, str], status: str, targets: list[tuple[str, str]], param: str, value: str) -> None:
+        response = paths[source[1]][source[0]]["responses"][status]
+        for method, path in targets:
+            op = paths[path][method]
+            response.setdefault("links", {})[op["operationId"]] = {
+                "operationId": op["operationId"], "parameters": {param: value}}
+
+    for res in RESOURCES:
+        one = res.path + "/{obj_id}"
+        link(("post", res.path), "201", [("get", one), ("put", one), ("delete", one)], "obj_id",
+             f"$response.body#/{res.member}/id")
+    link(("post", "/captures"), "201", [("get", "/captures/{capture_id}"), ("delete", "/captures/{capture_id}")],
+         "capture_id", "$response.body#/id")
+    link(("post", "/captures"), "201", [("get", "/retrieve")], "id", "$response.body#/id")
+
+
+def document(app: FastAPI) -> dict[str, Any]:
+    """The document, built once (FastAPI keeps it in app.openapi_schema)."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    table = ops()
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            spec = table.get((method, path))
+            if spec is None:
+                raise LookupError(f"{method.upper()} {path} is not described in opentap/api/openapi.py")
+            _complete(path, method, op, spec)
+    missing = set(table) - {(m, p) for p, item in doc["paths"].items() for m in item}
+    if missing:
+        raise LookupError(f"described but not served: {sorted(missing)}")
+    _links(doc)
+    parts = doc.setdefault("components", {})
+    generated = parts.get("schemas", {})
+    kept = {k: v for k, v in generated.items() if k not in ("HTTPValidationError", "ValidationError", "CaptureBody")}
+    parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | {
+        "JsonValue": apidoc.JSON_VALUE} | {f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
+    parts["securitySchemes"] = {SCHEME: {
+        "type": "apiKey", "in": "header", "name": "X-Auth-Token",
+        "description": "a token from `opentap token create` (or the admin token `opentap config init` wrote)"}}
+    app.openapi_schema = copy.deepcopy(doc)
+    return app.openapi_schema
+
+
+def install(app: FastAPI) -> None:
+    app.openapi = lambda: document(app)  # type: ignore[method-assign]
