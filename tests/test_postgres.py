@@ -45,7 +45,7 @@ def test_device_on_postgresql(make_client, lan, pg_url: str) -> None:
     # TaaS state on PostgreSQL too: its tables, JSON and boolean columns, a cascade
     assert {"ports", "tap_services", "tap_flows"} <= set(inspect(create_engine(pg_url)).get_table_names())
     port = client.post("/v2.0/ports", headers=headers(), json={"port": {
-        "binding:profile": {"interface": "lo"}, "admin_state_up": "false"}}).json()["port"]
+        "binding:profile": {"interface": "lo"}, "admin_state_up": False}}).json()["port"]
     assert port["binding:profile"] == {"interface": "lo"} and port["admin_state_up"] is False
     ts = client.post("/v2.0/taas/tap_services", headers=headers(), json={"tap_service": {"port_id": port["id"]}})
     assert ts.status_code == 201
