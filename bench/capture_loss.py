@@ -30,7 +30,8 @@ from fastapi.testclient import TestClient
 
 from opentap import auth, config
 from opentap.api.app import create_app
-from opentap.capture import packets, pcapfile, storage
+from opentap.capture import packets, storage
+from opentap.pcap import pcapfile
 
 NS, HOST_IF, PEER_IF = "otbench-tx", "otbh0", "otbt0"
 HOST_IP, PEER_IP = "198.18.1.1", "198.18.1.2"

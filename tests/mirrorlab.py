@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from opentap.capture import pcapfile
+from opentap.pcap import pcapfile
 
 from .netns import A_IP, B_IP, Lan, ip, sysctl
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from opentap.capture import pcapfile
+from opentap.pcap import pcapfile
 
 from .conftest import headers, wait_state
 from .netns import B_IP, counters

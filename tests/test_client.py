@@ -23,7 +23,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from opentap.capture import linkstats, packetcsv, pcapfile
+from opentap.capture import linkstats
 from opentap.client import (
     Capture,
     CaptureFailed,
@@ -40,6 +40,7 @@ from opentap.client import (
 from opentap.client.device import FINAL_STATES
 from opentap.db import models
 from opentap.flows import nfcsv
+from opentap.pcap import packetcsv, pcapfile
 
 from .conftest import write_config
 from .daemon import Daemon, free_port, running

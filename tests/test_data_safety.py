@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opentap.capture import pcapfile
+from opentap.pcap import pcapfile
 
 from .conftest import headers
 from .daemon import Daemon, free_port, running

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opentap.capture import pcapfile
 from opentap.cli.main import main
 from opentap.client import Device
 from opentap.client.transport import DeviceError
+from opentap.pcap import pcapfile
 
 from .conftest import headers
 from .daemon import Daemon, free_port, running

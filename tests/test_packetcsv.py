@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from opentap.capture.packetcsv import CSV_COLUMNS, csv_lines
+from opentap.pcap.packetcsv import CSV_COLUMNS, csv_lines
 
 SRC_MAC, DST_MAC = "02:00:00:00:00:01", "aa:bb:cc:dd:ee:ff"
 TS = 1_700_000_000_123_456_789  # ns; shown as 1700000000123.456

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from opentap.capture import packets
-from opentap.capture.pcapfile import (
+from opentap.pcap.pcapfile import (
     EMPTY_HEADER,
     PcapError,
     PcapStats,

@@ -30,7 +30,8 @@ def describe(cap: Capture, who: Principal) -> dict[str, Any]:
         "device_filter": cap.options.get("device_filter"),
         "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
         "duration": _num(cap.stop - cap.start),
-        "options": {k: v for k, v in cap.options.items() if k != "device_filter"},  # shown on its own above "created_at": cap.created_at,
+        "options": {k: v for k, v in cap.options.items() if k != "device_filter"},  # shown on its own above
+        "created_at": cap.created_at,
         "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
         "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
         "data_bytes": cap.data_bytes, "reason": cap.reason, "stats": cap.stats,

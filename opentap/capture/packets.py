@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from opentap.capture import children, pcapfile, storage
+from opentap.capture import children, storage
 from opentap.capture.storage import publish
+from opentap.pcap import pcapfile
 
 STOP_GRACE = 1.5  # seconds tcpdump runs past the window, so libpcap's last block reaches the file
 _HIDDEN_RE = re.compile(r"^\.seg(\d{3})\.pcap(\d*)$")

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from opentap.capture import linkstats, netflow, packetcsv, packets, pcapfile
+from opentap.capture import linkstats, netflow, packets
 from opentap.flows import nfcsv
+from opentap.pcap import packetcsv, pcapfile
 
 PCAP_MEDIA = "application/vnd.tcpdump.pcap"
 CSV_MEDIA = "text/csv"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from opentap.capture import pcapfile
+from opentap.pcap import pcapfile
 
 from .meter import FlowMeter, Flows
 

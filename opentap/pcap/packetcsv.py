@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from opentap.capture.pcapfile import Damage, iter_records, read_file_header
+from opentap.pcap.pcapfile import Damage, iter_records, read_file_header
 
 CSV_COLUMNS = [
     "time",
