@@ -24,7 +24,7 @@ typedef struct {
     uint8_t tos;   /* of the first packet */
     uint8_t ended; /* a FIN or RST closed it */
     uint8_t used;  /* the hash table slot holds a flow */
-    uint32_t reserved; /* among finished flows: the order they finished in */
+    uint32_t order; /* among finished flows: the order they finished in */
 } fm_flow;
 
 /* One decoded packet. */

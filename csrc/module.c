@@ -182,7 +182,7 @@ static int by_first(const void *a, const void *b) {
     const fm_flow *x = a, *y = b;
     if (x->first != y->first)
         return x->first < y->first ? -1 : 1;
-    return (x->reserved > y->reserved) - (x->reserved < y->reserved); /* ties: as they finished */
+    return (x->order > y->order) - (x->order < y->order); /* ties: as they finished */
 }
 
 /* take() -> (records, count, packets, bytes): the flows finished since the last take, oldest first, as

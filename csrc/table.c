@@ -50,7 +50,7 @@ static int finish(fm_table *t, const fm_flow *f) {
     }
     t->done[t->done_count] = *f;
     t->done[t->done_count].used = 0;
-    t->done[t->done_count].reserved = (uint32_t)t->done_count; /* finishing order, for a stable sort */
+    t->done[t->done_count].order = (uint32_t)t->done_count; /* finishing order, for a stable sort */
     t->done_count++;
     return 0;
 }

@@ -13,10 +13,11 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from opentap import hostif
+
 DEFAULT_PATH = Path("/etc/opentap/opentap.conf")
 ROLES = ("admin", "member", "reader")
 NAME_RE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-IFACE_RE = re.compile(r"^[^/\s\x00]{1,15}$")
 KNOWN_KEYS = {
     "device_name", "listen", "data_dir", "database_url", "retention_minutes", "capture_length_limit",
     "max_concurrent_captures", "disk_quota_mb", "default_observation_point", "observation_points", "auth",
@@ -364,7 +365,7 @@ def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
         if not isinstance(spec, dict) or not isinstance(spec.get("interface"), str):
             raise ConfigError(path, key, "must be \"INTERFACE\" or {interface = \"...\", projects = [...], "
                                          "admin_only = true}")
-        if not IFACE_RE.match(spec["interface"]):
+        if not hostif.valid_name(spec["interface"]):
             raise ConfigError(path, key, f"not a valid interface name: {spec['interface']!r}")
         projects = spec.get("projects", [])
         if not isinstance(projects, list) or not all(isinstance(x, str) for x in projects):

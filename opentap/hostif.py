@@ -10,11 +10,16 @@ from pathlib import Path
 
 SYS_NET = Path("/sys/class/net")
 IFF_UP = 0x1
-NAME_RE = re.compile(r"^[^/\s:\x00]{1,15}$")  # what Linux accepts as an interface name (':' is an old alias form)
+# What Linux accepts as an interface name (dev_valid_name: no '/', ':' or C-locale blank, not . or ..), minus
+# NUL, which the API boundary refuses anywhere. Spelled out rather than \s, whose Unicode meaning differs between
+# Python and the JSON Schema (ECMAScript) regex that the OpenAPI document states it in.
+NAME_PATTERN = "^(?!\\.{1,2}$)[^/: \\t\\n\\v\\f\\r\\u0000]{1,15}$"
+_NAME = re.compile(NAME_PATTERN[:-1] + "\\Z")  # \Z: Python's $ also matches before a final newline
 
 
-def valid_name(name: str) -> bool:
-    return bool(NAME_RE.match(name)) and name not in (".", "..")
+def valid_name(name: object) -> bool:
+    """The one rule for interface names, for the config's observation points and the API's ports alike."""
+    return isinstance(name, str) and bool(_NAME.match(name))
 
 
 def names() -> list[str]:

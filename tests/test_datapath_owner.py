@@ -13,10 +13,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opentap.datapath.reconcile import Reconciler
 from opentap.datapath.tc import HOOKS, PRIO_BASE
 from opentap.datapath.tcfilters import FilterSocket
 from opentap.identity import device_id
+from opentap.taas.reconcile import Reconciler
 
 from .daemon import running
 from .mirrorlab import ALICE, copies, create, make_port, mirrored, monitoring, tc_rules, wait_for, wait_status

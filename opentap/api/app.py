@@ -17,10 +17,11 @@ from opentap import __version__, filemodes
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 from opentap.datalock import DataDirLock
-from opentap.datapath.reconcile import Reconciler, has_net_admin
+from opentap.datapath.base import has_net_admin
 from opentap.datapath.tc import TcDriver
 from opentap.db.session import Health, open_database
 from opentap.identity import device_id
+from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
 from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve

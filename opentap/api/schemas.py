@@ -72,8 +72,9 @@ COUNT = {"type": "integer", "minimum": 0}
 MAYBE_TIME = {"anyOf": [NUMBER, NULL]}
 CAPTURE = {
     "type": "object",
-    "required": ["id", "type", "project_id", "observationpt", "state", "startTime", "stopTime", "duration",
-                 "options", "packets", "bytes", "reason"],
+    "required": ["id", "type", "project_id", "observationpt", "device_filter", "state", "startTime", "stopTime",
+                 "duration", "options", "created_at", "started_at", "finished_at", "packets", "bytes", "drops_kernel",
+                 "drops_interface", "data_bytes", "reason", "stats"],
     "properties": {
         "id": {"type": "string"}, "type": {"type": "string", "enum": TYPES}, "project_id": {"type": "string"},
         "observationpt": {"type": "string"}, "state": {"type": "string", "enum": STATES},

@@ -12,10 +12,10 @@ import threading
 import time
 from pathlib import Path
 
+from opentap import hostif
 from opentap.capture import storage
 from opentap.capture.storage import publish
 
-SYSFS = Path("/sys/class/net")
 # our column -> kernel counter file under /sys/class/net/IF/statistics
 COUNTERS = {
     "rx_bytes": "rx_bytes", "rx_packets": "rx_packets", "rx_errors": "rx_errors", "rx_dropped": "rx_dropped",
@@ -33,7 +33,7 @@ class Sampler:
     counters; one that comes back is found again."""
 
     def __init__(self, interface: str) -> None:
-        self.base = SYSFS / interface
+        self.base = hostif.SYS_NET / interface
         self._fds: list[int] = []
 
     def _open(self) -> None:

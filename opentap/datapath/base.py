@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
-DIRECTIONS = ("IN", "OUT", "BOTH")
 SLOTS = 0x3FFF  # mirrors are numbered 0..SLOTS-1 (tc keeps them apart by filter priority)
 
 
@@ -48,3 +48,34 @@ class MirrorDriver(Protocol):
 
     def expected(self, mirror: Mirror) -> Hashable:
         """How `installed` describes a mirror's rules once they are in place."""
+
+
+def vlan_pairs(text: str) -> list[tuple[int, int]]:
+    """The (low, high) ids of a VLAN filter's parts, as written: "9,18-27" -> [(9, 9), (18, 27)]."""
+    pairs = []
+    for part in text.split(","):
+        low, _, high = part.partition("-")
+        pairs.append((int(low), int(high or low)))
+    return pairs
+
+
+def vlan_ranges(text: str) -> list[tuple[int, int]]:
+    """The ids of a valid filter like "9,18-27,20" as sorted, merged (low, high) ranges."""
+    ranges: list[tuple[int, int]] = []
+    for low, high in sorted(vlan_pairs(text)):
+        if ranges and low <= ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], high))
+        else:
+            ranges.append((low, high))
+    return ranges
+
+
+def has_net_admin() -> bool:
+    """Whether this process may change tc rules (CAP_NET_ADMIN, bit 12 of its effective capabilities)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> 12 & 1)
+    except OSError:
+        pass
+    return False

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import struct
 
-from opentap.taas.attributes import vlan_ranges
+from .base import vlan_ranges
 
 # classic BPF opcodes (linux/filter.h)
 LD_W_ABS, LD_H_ABS, AND_K, JA, JEQ_K, JGT_K, JGE_K, RET_K = 0x20, 0x28, 0x54, 0x05, 0x15, 0x25, 0x35, 0x06

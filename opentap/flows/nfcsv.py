@@ -22,7 +22,6 @@ HEADER = ("ts,te,td,sa,da,sp,dp,pr,flg,fwd,stos,ipkt,ibyt,opkt,obyt,in,out,sas,d
           "svln,dvln,ismc,odmc,idmc,osmc,mpls1,mpls2,mpls3,mpls4,mpls5,mpls6,mpls7,mpls8,mpls9,mpls10,cl,sl,al,"
           "ra,eng,exid,tr")
 COLUMNS = HEADER.split(",")
-ORIGINAL_CLIENT_COLUMNS = ("ts", "te", "td", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt")
 # What nfdump 1.7 prints in `pr` for protocols 0..137 (its own short names, read off its output); from 138 on
 # it prints the number left-aligned in 5 characters.
 PROTO_NAMES = (  # noqa: SIM905 - a word list reads better than 138 quoted strings

@@ -11,6 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentap import hostif
+from opentap.datapath.base import vlan_pairs
+
 REQUIRED = object()  # no default: a POST must give the attribute
 DIRECTIONS = ("IN", "OUT", "BOTH")
 # check -> the JSON Schema of exactly what it accepts (the OpenAPI document says so: taas/apidoc.py)
@@ -67,25 +70,6 @@ def one_of(values: tuple[str, ...]) -> Callable[[Any], str]:
 _VLAN_FILTER = re.compile(r"[0-9]+(-[0-9]+)?(,[0-9]+(-[0-9]+)?)*")  # ASCII digits only; fullmatch
 
 
-def _vlan_pairs(text: str) -> list[tuple[int, int]]:
-    pairs = []
-    for part in text.split(","):
-        low, _, high = part.partition("-")
-        pairs.append((int(low), int(high or low)))
-    return pairs
-
-
-def vlan_ranges(text: str) -> list[tuple[int, int]]:
-    """The ids of a valid filter like "9,18-27,20" as sorted, merged (low, high) ranges."""
-    ranges: list[tuple[int, int]] = []
-    for low, high in sorted(_vlan_pairs(text)):
-        if ranges and low <= ranges[-1][1] + 1:
-            ranges[-1] = (ranges[-1][0], max(ranges[-1][1], high))
-        else:
-            ranges.append((low, high))
-    return ranges
-
-
 def vlan_filter(value: Any) -> str | None:
     """null, or VLAN ids and ranges like "9,18-27", each id 0-4095 and each range low-high."""
     if value is None:
@@ -94,18 +78,11 @@ def vlan_filter(value: Any) -> str | None:
         raise ValueError(f"'{value[:40]}...' exceeds maximum length of 1024")
     if not isinstance(value, str) or not _VLAN_FILTER.fullmatch(value):
         raise ValueError(f"'{value}' is not a valid VLAN filter (ids and ranges like 9,18-27)")
-    for low, high in _vlan_pairs(value):
+    for low, high in vlan_pairs(value):
         if high > 4095 or low > high:
             shown = str(low) if low == high else f"{low}-{high}"
             raise ValueError(f"'{shown}' is not a VLAN id or range within 0-4095")
     return value
-
-
-# What Linux accepts as an interface name (dev_valid_name: no '/', ':' or C-locale blank, not . or ..), minus
-# NUL, which the API boundary refuses anywhere. Spelled out rather than \s, whose Unicode meaning differs between
-# Python and the JSON Schema (ECMAScript) regex that the OpenAPI document states it in.
-IFNAME_PATTERN = "^(?!\\.{1,2}$)[^/: \\t\\n\\v\\f\\r\\u0000]{1,15}$"
-_IFNAME = re.compile(IFNAME_PATTERN[:-1] + "\\Z")  # \Z: Python's $ also matches before a final newline
 
 
 def binding_profile(value: Any) -> dict[str, Any]:
@@ -115,7 +92,7 @@ def binding_profile(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"'{value}' is not a dictionary")
     name = value.get("interface")
-    if not isinstance(name, str) or not _IFNAME.match(name):
+    if not hostif.valid_name(name):
         raise ValueError(f"'{value}' does not name an interface of this host as {{\"interface\": NAME}}")
     if not isinstance(value.get("host_side", False), bool):
         raise ValueError(f"'{value}' has a host_side that is not true or false")
@@ -130,7 +107,7 @@ _accepts(vlan_filter, {"anyOf": [{"type": "null"}, {
     "description": "VLAN ids and ranges such as 9,18-27 (ids 0-4095; each range's first id at most its last)"}]})
 _accepts(binding_profile, {
     "type": "object", "required": ["interface"], "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
-    "properties": {"interface": {"type": "string", "pattern": IFNAME_PATTERN, "description": "a host interface"},
+    "properties": {"interface": {"type": "string", "pattern": hostif.NAME_PATTERN, "description": "a host interface"},
                    "host_side": {"type": "boolean", "description": "the interface is the host's own (a NIC)"}}})
 
 

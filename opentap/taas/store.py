@@ -10,12 +10,12 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from opentap import hostif
 from opentap.auth import Principal
 from opentap.config import ObservationPoint
 from opentap.datapath.base import SLOTS
@@ -23,10 +23,6 @@ from opentap.db.models import Base
 
 from . import errors
 from .attributes import PORTS, RESOURCES, TAP_FLOWS, TAP_SERVICES, Resource
-
-SYS_NET = Path("/sys/class/net")
-IFF_UP = 0x1
-
 
 COLUMN_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
     "uuid": lambda: sa.String(36), "name": lambda: sa.String(255), "status": lambda: sa.String(16),
@@ -46,13 +42,8 @@ TABLES = {res.collection: _table(res) for res in RESOURCES}
 
 
 def interface_state(name: str) -> tuple[str, str]:
-    """(mac_address, status) of a host interface: ACTIVE when it exists and is up, else DOWN."""
-    base = SYS_NET / name
-    try:
-        mac = (base / "address").read_text().strip()
-        up = int((base / "flags").read_text(), 16) & IFF_UP
-    except (OSError, ValueError):
-        return "", "DOWN"
+    """(mac_address, status) of a host interface as a port shows them: ACTIVE when it exists and is up."""
+    mac, up = hostif.state(name)
     return mac, "ACTIVE" if up else "DOWN"
 
 

@@ -13,33 +13,20 @@ periodically, on link events, and whenever the API changes something."""
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Hashable
-from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from opentap.taas.store import SYS_NET, TABLES, interface_state
-
-from .base import Mirror, MirrorDriver
-from .linkwatch import LinkWatcher
+from opentap import hostif
+from opentap.datapath.base import Mirror, MirrorDriver
+from opentap.datapath.linkwatch import LinkWatcher
+from opentap.taas.store import TABLES, interface_state
 
 log = logging.getLogger("opentap.datapath")
-
-
-def has_net_admin() -> bool:
-    """Whether this process may change tc rules (CAP_NET_ADMIN, bit 12 of its effective capabilities)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> 12 & 1)
-    except OSError:
-        pass
-    return False
 
 
 class Reconciler:
@@ -117,7 +104,7 @@ class Reconciler:
                 touched = {n for n, t in self._touched.items() if t >= dumped_at}
             wanted: set[tuple[str, int]] = set()
             unverified: list[tuple[Any, Mirror]] = []
-            present = set(os.listdir(SYS_NET))  # the interfaces there are, in one read
+            present = hostif.present()  # the interfaces there are, in one read
             for flow in s.execute(sa.select(TABLES["tap_flows"])).all():
                 source = ports.get(flow.source_port)
                 service = services.get(flow.tap_service_id)
@@ -157,7 +144,7 @@ class Reconciler:
         dumped_at = time.monotonic()
         installed: dict[tuple[str, int], Hashable] = {}
         unmarked: dict[tuple[str, int], Hashable] = {}
-        for ifname in os.listdir(SYS_NET):
+        for ifname in hostif.present():
             ours, other = self.driver.survey(ifname)
             installed.update(ours)
             unmarked.update(other)
