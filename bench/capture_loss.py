@@ -30,7 +30,7 @@ from fastapi.testclient import TestClient
 
 from opentap import auth, config
 from opentap.api.app import create_app
-from opentap.capture import packets, storage
+from opentap.capture import storage, tcpdump
 from opentap.pcap import pcapfile
 
 NS, HOST_IF, PEER_IF = "otbench-tx", "otbh0", "otbt0"
@@ -133,7 +133,7 @@ def device_capture(client: TestClient, data_dir: Path, traffic: Callable[[], dic
     cap = wait_state(client, cid, {"complete", "truncated", "failed", "cancelled"}, cap["stopTime"] - time.time() + 30)
     if cap["state"] != "complete":
         raise RuntimeError(f"device capture ended {cap['state']}: {cap['reason']}")
-    in_files = pcapfile.count(packets.chunk_files(storage.capture_dir(data_dir, cap["project_id"], cid))).packets
+    in_files = pcapfile.count(tcpdump.chunk_files(storage.capture_dir(data_dir, cap["project_id"], cid))).packets
     client.delete(f"/captures/{cid}", headers=HDRS)  # frees the disk before the next rate
     return {**sent, "captured": cap["packets"], "captured_in_files": in_files, "kernel_drops": cap["drops_kernel"]}
 
@@ -141,7 +141,7 @@ def device_capture(client: TestClient, data_dir: Path, traffic: Callable[[], dic
 def tcpdump_capture(workdir: Path, traffic: Callable[[], dict]) -> dict:
     pcap, err = workdir / "bare.pcap", workdir / "bare.err"
     with open(err, "w") as e:
-        proc = subprocess.Popen([packets.tcpdump_path(), "-i", HOST_IF, "-B", "4096", "-w", str(pcap), "-n"],
+        proc = subprocess.Popen([tcpdump.tcpdump_path(), "-i", HOST_IF, "-B", "4096", "-w", str(pcap), "-n"],
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=e)
     try:
         deadline = time.monotonic() + 10
@@ -160,7 +160,7 @@ def tcpdump_capture(workdir: Path, traffic: Callable[[], dict]) -> dict:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-    stats = packets.parse_stats(err.read_text())
+    stats = tcpdump.parse_stats(err.read_text())
     captured = pcapfile.count([pcap]).packets
     pcap.unlink()
     return {**sent, "captured": captured, "kernel_drops": stats.dropped_kernel}

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from opentap.capture.requests import BLANK_FILTER_MSG
+from opentap.capture.plan import BLANK_FILTER_MSG
 
 ADMIN, ALICE = ({"X-Auth-Token": t} for t in ("tok-admin", "tok-alice"))
 LATER = int(time.time()) + 3600

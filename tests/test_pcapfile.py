@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from opentap.capture import packets
+from opentap.capture import tcpdump
 from opentap.pcap.pcapfile import (
     EMPTY_HEADER,
     PcapError,
@@ -254,10 +254,10 @@ def test_pinned_chunks_survive_publishing(tmp_path: Path) -> None:
     records = make_records(6)
     write(tmp_path / "packets-001-000000.pcap", pcap_file(records[:3]))
     write(tmp_path / ".seg001.pcap1", pcap_file(records[3:]))
-    with packets.pinned_chunks(tmp_path) as paths:
+    with tcpdump.pinned_chunks(tmp_path) as paths:
         stream = stream_merged(paths)
         first = next(stream)
-        packets.publish_closed(tmp_path, keep_last=False)  # what the engine does when tcpdump closes it
+        tcpdump.publish_closed(tmp_path, keep_last=False)  # what the engine does when tcpdump closes it
         merged = first + b"".join(stream)
     assert parse(merged, tmp_path) == records
     assert sorted(p.name for p in tmp_path.glob("packets-*")) == ["packets-001-000000.pcap",

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Request
 
 from opentap import __version__
 from opentap.auth import Principal
-from opentap.capture.types import REGISTRY
+from opentap.capture.registry import REGISTRY
 
 from . import captures
 from .deps import Device, device, principal

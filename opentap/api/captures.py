@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from opentap.auth import Principal
-from opentap.capture import requests
+from opentap.capture import plan
 from opentap.config import ObservationPoint
 from opentap.db.models import ACTIVE_STATES, Capture, find
 from opentap.taas.store import observation_points
@@ -70,9 +70,9 @@ def points(dev: Device, who: Principal) -> dict[str, ObservationPoint]:
 
 
 def _schedule(dev: Device, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
-    plan = requests.check(dev.cfg, who, type_name, params, points=points(dev, who))
-    cap = dev.engine.call(lambda s: dev.engine.create(s, plan, who.project))
-    return {"status": "success", "msg": plan.msg, **describe(cap, who)}
+    checked = plan.check(dev.cfg, who, type_name, params, points=points(dev, who))
+    cap = dev.engine.call(lambda s: dev.engine.create(s, checked, who.project))
+    return {"status": "success", "msg": checked.msg, **describe(cap, who)}
 
 
 @router.get("/capture/{capture_type}", summary="Schedule a capture (the original OpenTap call)")

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 
 from opentap.auth import Principal
-from opentap.capture import manifest, storage, types
-from opentap.capture.types import PCAP_MEDIA, REGISTRY
+from opentap.capture import manifest, storage, tcpdump
+from opentap.capture.registry import REGISTRY
+from opentap.capture.types import PCAP_MEDIA
 from opentap.db.models import FINAL_STATES, Capture, find
 
 from .captures import PROJECT_QUERY, visible
@@ -36,7 +37,7 @@ def _check_data(dev: Device, cap: Capture, reads_chunks: bool) -> Capture:
         dev.engine.call(lambda s: dev.engine.data_lost(s, cap.project_id, cap.id, what))
         raise ApiError(410, f"capture '{cap.id}' cannot be retrieved: its {what}")
     if reads_chunks:
-        for damage in types.damage(directory):
+        for damage in tcpdump.damage(directory):
             dev.engine.call(lambda s, d=str(damage): dev.engine.data_lost(s, cap.project_id, cap.id, d))
     with dev.sessions() as s:
         return find(s, cap.project_id, cap.id) or cap

@@ -1,5 +1,5 @@
 """JSON Schemas of OpenTap's own routes for the OpenAPI document: what each accepts, exactly (the same limits
-the checks in capture/requests.py apply, so a client generated from the document sends what the device takes),
+the checks in capture/plan.py apply, so a client generated from the document sends what the device takes),
 and what each answers. Objects the device may grow keep additionalProperties open; request bodies do not."""
 
 from __future__ import annotations
@@ -7,8 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 from opentap.capture.bpf import MAX_FILTER_LEN
-from opentap.capture.requests import MAX_UNIX_TIME, OPTION_LIMITS
-from opentap.capture.types import REGISTRY
+from opentap.capture.plan import MAX_UNIX_TIME, OPTION_LIMITS
+from opentap.capture.registry import REGISTRY
 from opentap.taas.attributes import NO_NUL
 from opentap.wire import MAX_DIGITS
 

@@ -30,8 +30,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from opentap import filemodes
 from opentap.capture import children, limits, manifest, recovery, retention, storage
 from opentap.capture.errors import RequestError
-from opentap.capture.requests import Plan
-from opentap.capture.types import REGISTRY, Driver, DriverContext
+from opentap.capture.plan import Plan
+from opentap.capture.registry import REGISTRY
+from opentap.capture.types import Driver, DriverContext
 from opentap.config import Config
 from opentap.db.models import Capture, find
 

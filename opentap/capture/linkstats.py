@@ -15,6 +15,7 @@ from pathlib import Path
 from opentap import hostif
 from opentap.capture import storage
 from opentap.capture.storage import publish
+from opentap.capture.types import CSV_MEDIA, CaptureType, Format, Totals, file_bytes
 
 # our column -> kernel counter file under /sys/class/net/IF/statistics
 COUNTERS = {
@@ -154,3 +155,22 @@ class LinkstatsDriver:
             return [f"{self.missed} of {self.rows + self.missed} samples were missed: the sampler fell behind its "
                     f"{self.period * 1000:g} ms period"]
         return []
+
+
+def _totals(directory: Path) -> Totals:
+    files = data_files(directory)
+    if not files:
+        return Totals()
+    with open(files[0]) as f:
+        rows = max(0, sum(1 for _ in f) - 1)
+    return Totals(packets=rows, stats=sampler_stats(directory))  # rows sampled, not packets on the wire
+
+
+LINKSTATS = CaptureType(
+    name="linkstats", point_kind="network",
+    description="the interface's kernel counters sampled every `period` ms (CSV)",
+    options=frozenset({"period"}),
+    make_driver=lambda c: LinkstatsDriver(c.directory, c.interface, c.options.get("period", 1000), c.segment),
+    formats={"csv": Format(CSV_MEDIA, "csv", lambda d: file_bytes(data_files(d)))},
+    default_format="csv", totals=_totals, finalize=finalize,
+)

@@ -10,10 +10,12 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from opentap.capture import packets
+from opentap.capture import tcpdump
 from opentap.capture.storage import publish
+from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Format, Totals
 from opentap.flows import nfcsv
 from opentap.flows.meter import NS, FlowMeter, Flows
 from opentap.flows.pipeline import ChunkFollower
@@ -28,7 +30,7 @@ def data_files(directory: Path) -> list[Path]:
 
 
 def finalize(directory: Path) -> None:
-    packets.publish_closed(directory, keep_last=False)
+    tcpdump.publish_closed(directory, keep_last=False)
     if (directory / HIDDEN).exists():
         publish(directory / HIDDEN, directory / FINAL)
 
@@ -48,7 +50,7 @@ class NetflowDriver:
                  buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool,
                  stop_ns: int | None = None, user: str | None = None) -> None:
         self.directory, self.segment, self.keep = directory, segment, keep_packets
-        self.packets = packets.PacketDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
+        self.capturer = tcpdump.TcpdumpDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
                                             buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns, user=user)
         self.meter = FlowMeter(active, idle, until_ns=stop_ns)
         self.follower = ChunkFollower(self.meter)
@@ -58,10 +60,10 @@ class NetflowDriver:
 
     @property
     def pid(self) -> int | None:
-        return self.packets.pid
+        return self.capturer.pid
 
     def start(self) -> None:
-        self.packets.start()
+        self.capturer.start()
         path = self.directory / HIDDEN
         new = not path.exists()
         self._out = open(path, "a")  # noqa: SIM115 - closed by stop()
@@ -72,7 +74,7 @@ class NetflowDriver:
         self._thread.start()
 
     def _chunks(self) -> list[Path]:
-        return packets.segment_chunks(self.directory, self.segment)
+        return tcpdump.segment_chunks(self.directory, self.segment)
 
     def _write(self, flows: Flows) -> None:
         if len(flows):
@@ -90,7 +92,7 @@ class NetflowDriver:
     def _run(self) -> None:
         while not self._stop.wait(POLL):
             try:
-                self.packets.tick()
+                self.capturer.tick()
                 self._pass()
                 self._write(self.meter.expire(int((time.time() - CLOCK_LAG) * NS)))
             except Exception as e:  # reported by failure(); the engine ends the capture
@@ -98,10 +100,10 @@ class NetflowDriver:
                 return
 
     def alive(self) -> bool:
-        return self._error is None and self.packets.alive()
+        return self._error is None and self.capturer.alive()
 
     def failure(self) -> str:
-        return self._error or self.packets.failure()
+        return self._error or self.capturer.failure()
 
     def tick(self) -> None:
         pass  # the metering thread publishes chunks itself, so it never meters a file being renamed
@@ -112,19 +114,70 @@ class NetflowDriver:
         self._stop.set()
         if self._thread:
             self._thread.join()
-        problems = self.packets.stop(whole=False)  # tcpdump flushes and exits; every chunk is published
+        problems = self.capturer.stop(whole=False)  # tcpdump flushes and exits; every chunk is published
         if self._error is None and self.directory.is_dir():
             self._pass()
             self._write(self.meter.flush())
-            problems += self.packets.shortfall(self.follower.records)
+            problems += self.capturer.shortfall(self.follower.records)
         self._out.close()
         if not self.directory.is_dir():
             return problems
         if self.keep:  # the meter left out packets past the window itself; the kept pcap is cut to it
-            self.packets.cut_to_window()
+            self.capturer.cut_to_window()
         (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(vars(self.meter.stats)))
         if not self.keep:
-            for path in packets.chunk_files(self.directory):
+            for path in tcpdump.chunk_files(self.directory):
                 path.unlink()
         finalize(self.directory)
         return problems
+
+
+def _totals(directory: Path) -> Totals:
+    counts = stats(directory)
+    return Totals(counts.get("packets", 0), counts.get("ip_bytes", 0), *tcpdump.drops(directory), stats=counts)
+
+
+def _csv(directory: Path) -> Iterator[bytes]:
+    """The flow records as written, then nfdump's Summary trailer computed over them."""
+    summary = nfcsv.Summary()
+    files = data_files(directory)
+    if not files:
+        yield (nfcsv.HEADER + "\n").encode()
+    for path in files:
+        with open(path) as f:
+            yield f.readline().encode()
+            batch: list[str] = []
+            for line in f:
+                if not line.endswith("\n"):
+                    break  # a line the meter is still writing
+                summary.add_line(line)
+                batch.append(line)
+                if len(batch) == 4096:
+                    yield "".join(batch).encode()
+                    batch = []
+            yield "".join(batch).encode()
+    counts = stats(directory)  # nfdump's averages are over the flows' span; ours over the metered data's
+    yield "".join(summary.lines((counts.get("last_ns", 0) - counts.get("first_ns", 0)) / 1e9)).encode()
+
+
+def _kept_packets(directory: Path) -> str | None:
+    if tcpdump.chunk_files(directory):
+        return None
+    return "its packets were not kept (schedule it with keep_packets=true to keep them)"
+
+
+NETFLOW = CaptureType(
+    name="netflow", point_kind="network",
+    description="flow records metered from the packets at the observation point (nfdump CSV)",
+    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic"}),
+    make_driver=lambda c: NetflowDriver(
+        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
+        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
+        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user),
+    formats={
+        "csv": Format(CSV_MEDIA, "csv", _csv),
+        "pcap": Format(PCAP_MEDIA, "pcap", lambda d: tcpdump.pinned_stream(d, tcpdump.merged), missing=_kept_packets,
+                       reads_chunks=True),
+    },
+    default_format="csv", totals=_totals, finalize=finalize, stop_grace=tcpdump.STOP_GRACE,
+)

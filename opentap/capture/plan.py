@@ -11,7 +11,7 @@ from opentap import wire
 from opentap.auth import Principal
 from opentap.capture import bpf, devicefilter, storage
 from opentap.capture.errors import RequestError
-from opentap.capture.types import REGISTRY
+from opentap.capture.registry import REGISTRY
 from opentap.config import Config, ObservationPoint
 
 MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instead of s, say)

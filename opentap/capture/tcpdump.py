@@ -1,4 +1,5 @@
-"""The packet driver: tcpdump as a supervised child writing rotated pcap chunks.
+"""tcpdump as a supervised child writing rotated pcap chunks, for the packet capture types (ethernet, netflow),
+and what they read back from the chunks: totals, drops, damage, the merged stream.
 
 tcpdump writes `.segNNN.pcap`, `.segNNN.pcap1`, ... (hidden); a chunk is closed once the next one exists, and
 is then published as `packets-NNN-MMMMMM.pcap`. A segment is one tcpdump run: a capture resumed after a
@@ -14,12 +15,13 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from opentap.capture import children, storage
 from opentap.capture.storage import publish
+from opentap.capture.types import Totals
 from opentap.pcap import pcapfile
 
 STOP_GRACE = 1.5  # seconds tcpdump runs past the window, so libpcap's last block reaches the file
@@ -104,7 +106,7 @@ def parse_stats(stderr_text: str) -> PacketStats:
     return stats
 
 
-class PacketDriver:
+class TcpdumpDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
                  buffer_kib: int, chunk_mb: int, stop_ns: int | None = None, user: str | None = None) -> None:
         self.directory, self.interface, self.segment, self.stop_ns = directory, interface, segment, stop_ns
@@ -195,3 +197,34 @@ def publish_closed(directory: Path, *, keep_last: bool) -> None:
     for path in hidden:
         seg, n = _hidden_key(path)
         publish(path, directory / f"packets-{seg:03d}-{n:06d}.pcap")
+
+
+def pinned_stream(directory: Path, render: Callable[[list[Path], list[pcapfile.Damage]], Iterator[bytes]]
+                  ) -> Iterator[bytes]:
+    """The chunks, opened before the first byte goes out; a damaged one ends at its last good record (the
+    retrieve has checked them and told the capture beforehand)."""
+    with pinned_chunks(directory) as paths:
+        yield from render(paths, [])
+
+
+def merged(paths: list[Path], found: list[pcapfile.Damage]) -> Iterator[bytes]:
+    return pcapfile.stream_merged(paths, damage=found)
+
+
+def damage(directory: Path) -> list[pcapfile.Damage]:
+    """Damaged records in a capture's chunks (a fast walk over the record headers)."""
+    found: list[pcapfile.Damage] = []
+    pcapfile.count(chunk_files(directory), damage=found)
+    return found
+
+
+def drops(directory: Path) -> tuple[int, int]:
+    """The kernel's and the interface's drop counts, as tcpdump reported them for each of its runs."""
+    stats = [parse_stats(p.read_text(errors="replace")) for p in sorted(directory.glob("tcpdump-*.log"))]
+    return sum(s.dropped_kernel for s in stats), sum(s.dropped_interface for s in stats)
+
+
+def packet_totals(directory: Path) -> Totals:
+    found: list[pcapfile.Damage] = []
+    counted = pcapfile.count(chunk_files(directory), damage=found)
+    return Totals(counted.packets, counted.wire_bytes, *drops(directory), problems=tuple(map(str, found)))
