@@ -183,53 +183,19 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
         raw = tomllib.loads(text)
         legacy = False
     except tomllib.TOMLDecodeError as e:
-        if not _looks_legacy(text):
+        from opentap import configlegacy  # here: it raises this module's ConfigError
+
+        if not configlegacy.looks_legacy(text):
             raise ConfigError(p, "(syntax)", f"not valid TOML: {e}") from None
-        raw, legacy = _legacy_to_raw(p, text), True
+        raw, legacy = configlegacy.to_raw(p, text), True
     return _build(p, raw, legacy)
 
 
-def _looks_legacy(text: str) -> bool:
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
-    return bool(lines) and all(re.match(r"^[A-Za-z][\w-]*:(\s|$)", ln) for ln in lines)
-
-
-def _legacy_to_raw(path: Path, text: str) -> dict:
-    """The original's file: `retention: 60`, `websrv-addr: IP:PORT`, `alias: IFACE NAME`,
-    `default-network-observationpt: IFACE`. The original had no authentication, so neither does this mode."""
-    raw: dict = {"observation_points": {}, "auth": "none"}
-    default_iface = None
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        key, _, rest = line.partition(":")
-        words = rest.split()
-        if key == "retention" and words:
-            raw["retention_minutes"] = _number(path, "retention", words[0])
-        elif key == "websrv-addr" and words:
-            raw["listen"] = words[0]
-        elif key == "alias":
-            if len(words) != 2:
-                raise ConfigError(path, "alias", f"must be 'alias: INTERFACE NAME' (got {line!r})")
-            raw["observation_points"][words[1]] = words[0]
-        elif key == "default-network-observationpt" and words:
-            default_iface = words[0]
-    if default_iface:  # the original names the interface here, not the alias
-        names = [n for n, i in raw["observation_points"].items() if i == default_iface]
-        if not names:
-            raw["observation_points"][default_iface] = default_iface
-            names = [default_iface]
-        raw["default_observation_point"] = names[0]
-    return raw
-
-
 def _number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
-    if isinstance(value, str):
-        try:
-            value = float(value)
-        except ValueError:
-            raise ConfigError(path, key, f"must be a number (got {value!r})") from None
+    if isinstance(value, str):  # the original format's values are text: ASCII digits only, as on the wire
+        if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
+            raise ConfigError(path, key, f"must be a number (got {value!r})")
+        value = float(value)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise ConfigError(path, key, f"must be a number (got {value!r})")
     if integer and int(value) != value:
