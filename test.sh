@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# The whole test suite: sets up what it needs, lints, then runs pytest. Tests that need root and network
-# namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
+# The whole test suite: sets up what it needs, lints (ruff, the import layers), runs pytest, then runs the tests
+# that feed the C extension again against a build with AddressSanitizer and UBSan. Tests that need root and
+# network namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
 source "$(dirname "$0")/scripts/bootstrap.sh"
 bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps"
 cd "$ROOT"
 echo ">> ruff"
 "$VENV/bin/ruff" check .
+echo ">> lint-imports"
+"$VENV/bin/lint-imports"
 echo ">> pytest"
 set +e
 "$VENV/bin/python" -m pytest -ra "$@"
@@ -15,4 +18,9 @@ if [ "$rc" = 5 ]; then
     echo "!! pytest collected no tests: that is a failure, not a pass" >&2
     exit 1
 fi
-exit "$rc"
+if [ "$rc" != 0 ] || [ "$#" != 0 ]; then  # a selection of tests (./test.sh -k …) is not the sanitizer run's
+    exit "$rc"
+fi
+echo ">> the C extension under ASan and UBSan"
+scripts/sanitized.sh "$VENV/bin/python" tests/test_flowmeter.py tests/test_meter_oracles.py tests/test_oracles.py \
+    tests/test_pcapfile.py tests/test_packetcsv.py
