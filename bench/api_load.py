@@ -89,7 +89,7 @@ class Load:
         self.request = (f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Auth-Token: {TOKEN}\r\n".encode()
                         + close + b"\r\n")
         self.idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
-        self.opened = 0
+        self.opened = self.retried = 0
 
     async def _response(self, reader: asyncio.StreamReader) -> int:
         head = await reader.readuntil(b"\r\n\r\n")
@@ -104,11 +104,22 @@ class Load:
         return int(head[9:12])
 
     async def call(self) -> int:
-        if self.idle:
+        while self.idle:
             reader, writer = self.idle.pop()
-        else:
-            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            self.opened += 1
+            if reader.at_eof():  # the server closed it while idle (uvicorn: after 5 s): as any client, drop it
+                writer.close()
+                continue
+            try:
+                return await self._exchange(reader, writer)
+            except (ConnectionResetError, asyncio.IncompleteReadError) as e:
+                if isinstance(e, asyncio.IncompleteReadError) and e.partial:
+                    raise
+                self.retried += 1  # closed as we sent: a client retries on a fresh connection, so do we
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+        self.opened += 1
+        return await self._exchange(reader, writer)
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> int:
         try:
             writer.write(self.request)
             status = await self._response(reader)
@@ -155,7 +166,7 @@ async def _open_loop(load: Load, rate: float, seconds: float) -> dict[str, Any]:
     await asyncio.gather(*tasks)
     load.close()
     ordered = sorted(latencies) or [float("nan")]
-    return {"calls": n, "ok": len(latencies), "errors": errors, "connections": load.opened,
+    return {"calls": n, "ok": len(latencies), "errors": errors, "connections": load.opened, "retried": load.retried,
             "p50_ms": round(pct(ordered, 50) * 1000, 2), "p99_ms": round(pct(ordered, 99) * 1000, 2),
             "max_ms": round(ordered[-1] * 1000, 2), "gen_late_p99_ms": round(pct(sorted(late), 99) * 1000, 2)}
 
