@@ -17,6 +17,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     from opentap import config, configwrite
     from opentap.api.app import create_app
+    from opentap.api.server import uvicorn_options
 
     cfg = config.load(args.config)
     if args.listen:
@@ -35,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"  curl -H \"X-Auth-Token: $(cat {token_file})\" {url}/capabilities", flush=True)
     else:
         print("Authentication is off (auth = \"none\").", flush=True)
-    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, log_level="warning")
+    uvicorn.run(app, host=cfg.listen_host, port=cfg.listen_port, **uvicorn_options())
     return 0
 
 
