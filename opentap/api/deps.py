@@ -21,11 +21,14 @@ class Device:
     engine: CaptureEngine
 
 
-def device(request: Request) -> Device:
+# Both are `async def` on purpose: they never block (authenticate is a hash, and a stat of the config file to
+# pick up new tokens), and FastAPI runs a plain `def` dependency in its thread pool, a hop to a worker thread
+# and back for each one, on every call (bench/api_load.py: about 0.2 ms of CPU each, and GIL hand-offs).
+async def device(request: Request) -> Device:
     return request.app.state.device
 
 
-def principal(request: Request, x_auth_token: str | None = Header(default=None)) -> Principal:
+async def principal(request: Request, x_auth_token: str | None = Header(default=None)) -> Principal:
     who = authenticate(request.app.state.device.cfg, x_auth_token)
     if who is None:
         raise ApiError(401, "missing or invalid X-Auth-Token" if x_auth_token else
