@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Response
 from pydantic import BaseModel, ConfigDict
 
@@ -15,6 +17,7 @@ from opentap.taas.store import observation_points
 
 from .deps import Device, device, principal
 from .errors import ApiError
+from .fastjson import json_response
 
 router = APIRouter(tags=["captures"])
 
@@ -24,16 +27,26 @@ def _num(t: float) -> int | float:
 
 
 def describe(cap: Capture, who: Principal) -> dict[str, Any]:
+    """A capture as the API shows it."""
+    return describe_row({name: getattr(cap, name) for name in _COLUMNS}, who)
+
+
+_COLUMNS = tuple(c.key for c in Capture.__table__.columns)
+
+
+def describe_row(c: Mapping[str, Any], who: Principal) -> dict[str, Any]:
+    """describe() from a row of the captures table (row._mapping): a list reads plain rows, since an ORM object
+    per capture, or even a Row's attribute access (0.7 us a name), was most of the cost of listing 50."""
     d = {
-        "id": cap.id, "type": cap.type, "project_id": cap.project_id, "observationpt": cap.observation_point,
-        "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
-        "duration": _num(cap.stop - cap.start), "options": cap.options, "created_at": cap.created_at,
-        "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
-        "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
-        "data_bytes": cap.data_bytes, "reason": cap.reason, "stats": cap.stats,
+        "id": c["id"], "type": c["type"], "project_id": c["project_id"], "observationpt": c["observation_point"],
+        "state": c["state"], "startTime": _num(c["start"]), "stopTime": _num(c["stop"]),
+        "duration": _num(c["stop"] - c["start"]), "options": c["options"], "created_at": c["created_at"],
+        "started_at": c["started_at"], "finished_at": c["finished_at"], "packets": c["packets"],
+        "bytes": c["bytes"], "drops_kernel": c["drops_kernel"], "drops_interface": c["drops_interface"],
+        "data_bytes": c["data_bytes"], "reason": c["reason"], "stats": c["stats"],
     }
     if who.is_admin:
-        d["interface"] = cap.interface
+        d["interface"] = c["interface"]
     return d
 
 
@@ -100,22 +113,22 @@ def create_capture(body: CaptureBody, dev: Device = Depends(device),
 @router.get("/captures", summary="List captures")
 def list_captures(state: str | None = None, type: str | None = None, dev: Device = Depends(device),
                   who: Principal = Depends(principal)) -> dict[str, Any]:
+    query = sa.select(Capture.__table__).order_by(Capture.created_at)
+    if not who.is_admin:
+        query = query.where(Capture.project_id == who.project)
+    if state:
+        query = query.where(Capture.state == state)
+    if type:
+        query = query.where(Capture.type == type)
     with dev.sessions() as s:
-        q = s.query(Capture)
-        if not who.is_admin:
-            q = q.filter(Capture.project_id == who.project)
-        if state:
-            q = q.filter(Capture.state == state)
-        if type:
-            q = q.filter(Capture.type == type)
-        rows = q.order_by(Capture.created_at).all()
-    return {"captures": [describe(c, who) for c in rows]}
+        rows = s.execute(query).all()
+    return json_response({"captures": [describe_row(r._mapping, who) for r in rows]})
 
 
 @router.get("/captures/{capture_id}", summary="One capture and its state")
 def show_capture(capture_id: str, dev: Device = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
-    return {"capture": describe(visible(dev, who, capture_id), who)}
+    return json_response({"capture": describe(visible(dev, who, capture_id), who)})
 
 
 @router.delete("/captures/{capture_id}", summary="Cancel a scheduled/running capture, or delete a finished one",
