@@ -76,7 +76,7 @@ def create_app(cfg: Config) -> FastAPI:
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
 
     @app.get("/healthz", tags=["health"], summary="Liveness check (no token needed)")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
     return app
