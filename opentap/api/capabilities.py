@@ -11,7 +11,7 @@ from opentap import __version__
 from opentap.auth import Principal
 from opentap.capture.types import REGISTRY
 from opentap.config import ObservationPoint
-from opentap.taas.store import TaasStore
+from opentap.taas.store import observation_points
 
 from .deps import Device, device, principal
 from .fastjson import json_response
@@ -20,21 +20,24 @@ from .neutron import neutron_version
 router = APIRouter(tags=["capabilities"])
 
 
-def _load_points(dev: Device, taas: TaasStore, who: Principal) -> dict[str, ObservationPoint]:
+def _tap_points(dev: Device, who: Principal, key: tuple) -> dict[str, ObservationPoint]:
+    generation = dev.reads.generation()
     with dev.sessions() as s:
-        return taas.load_points(s, who)
+        points = observation_points(s, who)
+    dev.reads.put(key, generation, points)
+    return points
 
 
 @router.get("/", summary="Capabilities (same as /capabilities)")
 @router.get("/capabilities", summary="Capture types, observation points, limits")
 async def capabilities(request: Request, dev: Device = Depends(device),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
-    # async, and the caller's tap services from the TaaS store's cache: the usual call touches neither the
-    # database nor the thread pool (each a good part of its cost under load, bench/api_load.py)
-    cfg, taas = dev.cfg, request.app.state.taas
-    tap_points = taas.cached_points(who)
+    # async, and the caller's tap services as read since the last commit (api/commitcache.py): the usual call
+    # touches neither the database nor the thread pool
+    cfg, key = dev.cfg, ("points", who.project, who.is_admin)
+    tap_points = dev.reads.get(key)
     if tap_points is None:
-        tap_points = await run_in_threadpool(_load_points, dev, taas, who)
+        tap_points = await run_in_threadpool(_tap_points, dev, who, key)
     # merged as captures.points() does: a config name wins a clash
     points = [p for p in (tap_points | cfg.observation_points).values() if p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]

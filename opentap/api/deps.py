@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import Header, Request
 from sqlalchemy.orm import sessionmaker
@@ -11,6 +11,7 @@ from opentap.auth import Principal, authenticate
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 
+from .commitcache import CommitCache
 from .errors import ApiError
 
 
@@ -19,6 +20,10 @@ class Device:
     cfg: Config
     sessions: sessionmaker
     engine: CaptureEngine
+    reads: CommitCache = field(init=False)  # what the busy read routes read, until the next commit
+
+    def __post_init__(self) -> None:
+        self.reads = CommitCache(self.sessions)
 
 
 # Both are `async def` on purpose: they never block (authenticate is a hash, and a stat of the config file to

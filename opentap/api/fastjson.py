@@ -18,7 +18,16 @@ from starlette.responses import Response
 _OPTIONS = orjson.OPT_NON_STR_KEYS
 
 
+def dumps(content: Any) -> bytes:
+    return orjson.dumps(content, option=_OPTIONS)
+
+
 def json_response(content: Any, status_code: int = 200) -> Any:
     """content as an application/json Response. Typed Any so a route keeps its declared return type (the
     schema of its body) while handing FastAPI a finished Response."""
-    return Response(orjson.dumps(content, option=_OPTIONS), status_code=status_code, media_type="application/json")
+    return encoded_response(dumps(content), status_code)
+
+
+def encoded_response(body: bytes, status_code: int = 200) -> Any:
+    """A body dumps() made earlier (a cached one) as a Response; typed Any as json_response."""
+    return Response(body, status_code=status_code, media_type="application/json")

@@ -7,7 +7,6 @@ deletes the tap services on it and the tap flows from it, and deleting a tap ser
 from __future__ import annotations
 
 import socket
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -88,34 +87,6 @@ class TaasStore:
     def __init__(self, tap_ids: tuple[int, int] = (1, 4094), pending_delete: bool = False) -> None:
         self.tap_ids = tap_ids
         self.pending_delete = pending_delete  # a datapath runs: a tap flow's row goes once its rules are gone
-        # observation_points() per (project, admin), stamped with the write generation they were read at
-        self._points: dict[tuple[str, bool], tuple[int, dict[str, ObservationPoint]]] = {}
-        self._generation = 0
-        self._generation_lock = threading.Lock()
-
-    # --- the callers' tap services as observation points, cached -------------------------------------------
-    # GET /capabilities lists them on every call; reading them is a join and a hop to a database thread, most
-    # of that call's cost, for rows that change only through the writes below (this process is the database's
-    # only writer).
-    def cached_points(self, who: Principal) -> dict[str, ObservationPoint] | None:
-        """observation_points(who) as last read, or None when a write has committed since (or never read)."""
-        hit = self._points.get((who.project, who.is_admin))
-        return hit[1] if hit is not None and hit[0] == self._generation else None
-
-    def load_points(self, s: Session, who: Principal) -> dict[str, ObservationPoint]:
-        generation = self._generation  # before the query: a write committing meanwhile leaves this entry stale
-        points = observation_points(s, who)
-        self._points[(who.project, who.is_admin)] = (generation, points)
-        return points
-
-    def _changed(self, s: Session) -> None:
-        """Cached points go stale when this write commits; not before, or a read in between would store the old
-        rows under the new generation."""
-        sa.event.listen(s, "after_commit", self._bump, once=True)
-
-    def _bump(self, _session: Session) -> None:
-        with self._generation_lock:  # two commits at once must both move it on
-            self._generation += 1
 
     # --- reads -----------------------------------------------------------------------------------------------
     def rows(self, s: Session, res: Resource, who: Principal) -> list[Any]:
@@ -150,7 +121,6 @@ class TaasStore:
             values.update(status="DOWN", slot=self._free_number(s, TABLES["tap_flows"].c.slot, 0, SLOTS - 1,
                                                                 errors.mirror_slots_exhausted))
         s.execute(sa.insert(TABLES[res.collection]).values(**values))
-        self._changed(s)
         return render(res, self.row(s, res, values["id"], who))
 
     # update and delete: the caller has already read the object with row() in this transaction (the API does,
@@ -161,11 +131,9 @@ class TaasStore:
             table = TABLES[res.collection]
             values = {res.by_name[k].column_name: v for k, v in changes.items()}
             s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
-            self._changed(s)
         return render(res, self.row(s, res, obj_id, who))
 
     def delete(self, s: Session, res: Resource, obj_id: str) -> None:
-        self._changed(s)
         services, flows = TABLES["tap_services"], TABLES["tap_flows"]
         if res is PORTS:
             on_port = [r.id for r in s.execute(sa.select(services.c.id).where(services.c.port_id == obj_id))]
