@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
 from typing import Any
@@ -243,6 +244,17 @@ def stop_captures(api: httpx.Client, ids: list[str]) -> list[dict[str, Any]]:
     return out
 
 
+def log_tail_on_error(path: Path, lines: int = 30) -> Callable[..., bool]:
+    """An exit callback that shows the daemon's last words when a run fails (its directory is removed next)."""
+    def show(kind: type[BaseException] | None, *_: object) -> bool:
+        if kind is not None:
+            with suppress(OSError):
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+                log(f"--- the end of {path.name}:\n" + "\n".join(tail))
+        return False  # never swallows the error
+    return show
+
+
 def cancel_quietly(api: httpx.Client, ids: list[str]) -> None:
     """On the way out after a failure: tidiness only, the daemon is stopped next either way."""
     for cid in ids:
@@ -267,6 +279,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="otbench-api-"))
         stack.callback(shutil.rmtree, work, True)
+        stack.push(log_tail_on_error(work / "daemon.log"))
         lan = Lan(PREFIX)
         stack.callback(lan.down)  # registered first: a half-made LAN goes too
         lan.up()
