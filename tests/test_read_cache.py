@@ -1,14 +1,19 @@
 """GET /capabilities and GET /captures answer from what was read since the last commit (api/commitcache.py):
 every committed write shows at once (TaaS creates, renames, deletes and a port's cascade; captures scheduled,
-started by the engine, cancelled, deleted), a rolled-back one changes nothing, and answers are per caller."""
+started by the engine, cancelled, deleted), a rolled-back one changes nothing, and answers are per caller. A
+token created while the device runs (`opentap token create`) works at once: the (async) auth dependency
+rereads the config when it changes."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 from fastapi.testclient import TestClient
+
+from opentap import configwrite
 
 from .conftest import headers, wait_state
 from .test_taas_api import ADMIN, ALICE, BOB, PORTS, SERVICES, port, service
@@ -66,3 +71,12 @@ def test_capture_list_follows_every_commit(make_client: Callable[..., TestClient
     assert listed(api, "tok-bob") == {b: "cancelled"} and listed(api, state="running") == {}
     assert api.delete(f"/captures/{b}", headers=headers()).status_code == 204  # deleted
     assert listed(api) == {a: "scheduled"} and listed(api, "tok-bob") == {}
+
+
+def test_new_token_works_without_a_restart(make_client: Callable[..., TestClient], tmp_path: Path) -> None:
+    api = make_client()
+    assert api.get("/capabilities", headers=headers()).status_code == 200
+    token = configwrite.create_token(tmp_path / "opentap.conf", "carol", ["reader"])
+    r = api.get("/capabilities", headers={"X-Auth-Token": token})
+    assert r.status_code == 200 and r.json()["project"] == "carol", r.text
+    assert listed(api, token) == {}
