@@ -5,22 +5,20 @@ device idle and while it captures, through a real daemon (`python -m opentap ser
                                        bridge BR        tests/netns.py's Lan, prefix otal<pid>
     ns B (b0 198.18.0.2) --veth-- HB --+                observation points a = HA, b = HB
 
-The load is open loop: request i is sent at t0 + i / rate whether or not earlier ones have been answered, and
-its latency is measured from that scheduled time, so a daemon that falls behind shows its queue in the
-latency instead of slowing the load down. "new connection" opens one TCP connection per request (`Connection:
-close`, as curl or a script does); "keep-alive" reuses idle connections and opens another only when none is
-idle. The client is asyncio with hand-written HTTP/1.1 so that it costs the shared CPUs little.
+Open loop: call i is sent at t0 + i / rate whether or not earlier ones were answered, and its latency counts
+from then, so a daemon that falls behind shows its queue in the latency. "new connection": one TCP connection
+per call (`Connection: close`, as curl or a script); "keep-alive": idle connections are reused, another one
+opened only when none is idle. The client is asyncio with hand-written HTTP/1.1, to cost the CPUs little.
+CPU per call: the daemon's utime + stime (/proc/PID/stat, all threads, not its tcpdump children) over a run,
+divided by its calls; "net" first takes off the daemon's own rate in a quiet window (--quiet-seconds) just
+before (engine ticks, flow meter), scaled to the run's length.
 
-CPU per call = the daemon process's utime + stime (/proc/PID/stat, all its threads; its tcpdump children are
-not counted) over a load window, divided by the calls; "net" first subtracts what the daemon spends in an
-equally long window without calls just before (its engine ticks, the flow meter), so it is the calls' own cost.
-
-1. Each of GET /healthz, /capabilities and /captures (listing the 50 captures scheduled for tomorrow at set-up)
-   alone at --rate for --endpoint-seconds, device idle.
+1. GET /healthz, /capabilities and /captures (50 captures scheduled for tomorrow at set-up), each alone at
+   --rate for --endpoint-seconds, device idle.
 2. GET /capabilities at --rate for --seconds, idle: new connection, then keep-alive.
-3. The same while 4 captures run (ethernet and netflow on each of HA and HB) and namespace A sends --pps UDP
-   datagrams of 64 bytes to B (tests/traffic.py: bounded in count, in 198.18.0.0/15), on the same CPUs; also
-   --serial calls one after another (new connection each), for the latency of a call that does not queue.
+3. The same while 4 captures run (ethernet and netflow on each of HA and HB) and A sends --pps 64-byte UDP
+   datagrams to B (tests/traffic.py: bounded, 198.18.0.0/15) on the same CPUs; and --serial calls one after
+   another (new connection each): the latency of a call that does not queue.
 Goals (the issue's): under 1 ms of daemon CPU per call, p99 under 50 ms with 4 captures running.
 Everything made (namespaces, links, daemon, traffic, temp dir) is removed on exit.
 Run as root: .venv/bin/python bench/api_load.py [--quick] [--json]
@@ -237,21 +235,34 @@ def start_captures(api: httpx.Client, seconds: float) -> list[str]:
 
 
 def stop_captures(api: httpx.Client, ids: list[str]) -> list[dict[str, Any]]:
+    """Cancel the captures; what they counted, or what went wrong (the load figures are in by now: a failed
+    cancel is reported with them rather than losing them)."""
     out = []
     for cid in ids:
-        cap = api.delete(f"/captures/{cid}").json().get("capture", {})
-        out.append({"type": cap.get("type"), "point": cap.get("observationpt"), "packets": cap.get("packets"),
-                    "drops_kernel": cap.get("drops_kernel")})
+        try:
+            r = api.delete(f"/captures/{cid}")
+        except httpx.HTTPError as e:
+            out.append({"id": cid, "error": f"{type(e).__name__}: {e}"})
+            continue
+        if r.status_code != 200:
+            out.append({"id": cid, "error": f"DELETE: {r.status_code} {r.text[:300]}"})
+            continue
+        cap = r.json()["capture"]
+        out.append({"type": cap["type"], "point": cap["observationpt"], "packets": cap["packets"],
+                    "drops_kernel": cap["drops_kernel"]})
     return out
 
 
-def log_tail_on_error(path: Path, lines: int = 30) -> Callable[..., bool]:
+def show_log_tail(path: Path, lines: int = 60) -> None:
+    with suppress(OSError):
+        log(f"--- the end of {path.name}:\n" + "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+
+
+def log_tail_on_error(path: Path) -> Callable[..., bool]:
     """An exit callback that shows the daemon's last words when a run fails (its directory is removed next)."""
     def show(kind: type[BaseException] | None, *_: object) -> bool:
         if kind is not None:
-            with suppress(OSError):
-                tail = path.read_text(errors="replace").splitlines()[-lines:]
-                log(f"--- the end of {path.name}:\n" + "\n".join(tail))
+            show_log_tail(path)
         return False  # never swallows the error
     return show
 
@@ -314,6 +325,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             log(f"4 captures: /capabilities at {rate:g}/s for {args.seconds:g} s, {label} ...")
             runs[f"4 captures, {label}"] = measured(d, "/capabilities", rate, args.seconds, keep, quiet)
         captures = stop_captures(api, ids)
+        if any("error" in c for c in captures):
+            show_log_tail(work / "daemon.log")
         stop_process(sender)
         return {"commit": commit, "rate": rate, "pps": args.pps, "listed": listed, "endpoints": endpoints,
                 "runs": runs, "serial_under_load": serial_run, "captures": captures}
@@ -344,7 +357,8 @@ def report(r: dict[str, Any]) -> str:
     lines += [f"serial under the capture load ({s['calls']} calls, new connection each): p50 {s['p50_ms']} ms, "
               f"p99 {s['p99_ms']} ms",
               "captures: " + ", ".join(f"{c['type']} on {c['point']} {c['packets']} packets "
-                                       f"({c['drops_kernel']} dropped)" for c in r["captures"])]
+                                       f"({c['drops_kernel']} dropped)" if "error" not in c else
+                                       f"{c['id']}: cancelling failed: {c['error']}" for c in r["captures"])]
     worst_cpu = max(x["net_cpu_ms_per_call"] for x in [*r["endpoints"], *r["runs"].values()])
     loaded = r["runs"]["4 captures, new connection"]
     runs = [*r["endpoints"], *r["runs"].values()]
