@@ -17,6 +17,7 @@ import uvicorn
 from opentap import filemodes
 from opentap.api import localsocket
 from opentap.api.app import create_app
+from opentap.api.server import uvicorn_options
 from opentap.config import Config
 from opentap.datalock import DataDirLock
 
@@ -31,8 +32,9 @@ class _Server(uvicorn.Server):
         yield
 
 
-def _http_protocol() -> type[asyncio.Protocol]:
-    config = uvicorn.Config(lambda *_: None)
+def _http_protocol(http: str) -> type[asyncio.Protocol]:
+    """The class uvicorn would use for `http` (httptools, h11): the Unix socket's protocol is made from it."""
+    config = uvicorn.Config(lambda *_: None, http=http)
     config.load()
     return config.http_protocol_class
 
@@ -60,13 +62,15 @@ def serve(cfg: Config) -> int:
     lock.acquire()  # raises AlreadyRunning: nothing below has run
     try:
         app = create_app(cfg, lock)
+        options = uvicorn_options()
         ssl = {"ssl_certfile": str(cfg.tls_cert), "ssl_keyfile": str(cfg.tls_key)} if cfg.tls else {}
-        tcp = _Server(uvicorn.Config(app, host=cfg.listen_host, port=cfg.listen_port, log_level="warning", **ssl))
-        local = _Server(uvicorn.Config(app, lifespan="off", log_level="warning",
-                                       http=localsocket.peer_protocol(_http_protocol())))
+        tcp = _Server(uvicorn.Config(app, host=cfg.listen_host, port=cfg.listen_port, **options, **ssl))
+        local = _Server(uvicorn.Config(app, lifespan="off", **{
+            **options, "http": localsocket.peer_protocol(_http_protocol(options["http"]))}))
         sock = localsocket.bind(cfg.socket_path, cfg.socket_group)
         try:
-            asyncio.run(_serve_both(tcp, local, sock))
+            with asyncio.Runner(loop_factory=tcp.config.get_loop_factory()) as runner:  # uvloop, as configured
+                runner.run(_serve_both(tcp, local, sock))
         finally:
             sock.close()
             with contextlib.suppress(FileNotFoundError):

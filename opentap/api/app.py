@@ -97,7 +97,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
              responses={503: {"description": "the database or the capture engine is not working"}})
-    def healthz() -> JSONResponse:
+    async def healthz() -> JSONResponse:  # async: a plain def would hop to the thread pool
         database = health.check()
         engine = "ok" if dev.engine.running else "stopped"
         ok = database == "ok" and engine == "ok"

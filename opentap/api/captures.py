@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Query, Response
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
@@ -16,6 +19,7 @@ from opentap.taas.store import observation_points
 
 from .deps import Device, device, principal
 from .errors import ApiError
+from .fastjson import dumps, encoded_response, json_response
 
 router = APIRouter(tags=["captures"])
 
@@ -24,7 +28,7 @@ def _num(t: float) -> int | float:
     return int(t) if t == int(t) else round(t, 6)
 
 
-def describe(cap: Capture, who: Principal) -> dict[str, Any]:
+def describe(cap: Capture | SimpleNamespace, who: Principal) -> dict[str, Any]:
     d = {
         "id": cap.id, "type": cap.type, "project_id": cap.project_id, "observationpt": cap.observation_point,
         "device_filter": cap.options.get("device_filter"),
@@ -122,28 +126,43 @@ def create_capture(body: CaptureBody, dev: Device = Depends(device),
 PROJECT_QUERY = Query(None, description="the capture's project (admins; needed when several projects use the id)")
 
 
-@router.get("/captures", summary="List captures")
-def list_captures(state: str | None = None, type: str | None = None,
-                  project: str | None = Query(None, description="admins: only this project's captures"),
-                  dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+def _capture_list(dev: Device, who: Principal, state: str | None, type: str | None, project: str | None,
+                  key: tuple) -> bytes:
+    generation = dev.reads.generation()
+    query = sa.select(Capture.__table__).order_by(Capture.created_at)
+    if not who.is_admin:
+        query = query.where(Capture.project_id == who.project)
+    elif project:
+        query = query.where(Capture.project_id == project)
+    if state:
+        query = query.where(Capture.state == state)
+    if type:
+        query = query.where(Capture.type == type)
     with dev.sessions() as s:
-        q = s.query(Capture)
-        if not who.is_admin:
-            q = q.filter(Capture.project_id == who.project)
-        elif project:
-            q = q.filter(Capture.project_id == project)
-        if state:
-            q = q.filter(Capture.state == state)
-        if type:
-            q = q.filter(Capture.type == type)
-        rows = q.order_by(Capture.created_at).all()
-    return {"captures": [describe(c, who) for c in rows]}
+        rows = s.connection().execute(query).all()  # Core, not the ORM's result machinery: a third cheaper
+    # a namespace per row for describe(): its attributes read ~20x faster than an ORM object's or a Row's
+    body = dumps({"captures": [describe(SimpleNamespace(**r._mapping), who) for r in rows]})
+    dev.reads.put(key, generation, body)
+    return body
+
+
+@router.get("/captures", summary="List captures")
+async def list_captures(state: str | None = None, type: str | None = None,
+                        project: str | None = Query(None, description="admins: only this project's captures"),
+                        dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+    # the list as encoded since the last commit (api/commitcache.py: the engine commits at least every half
+    # second); a miss reads it in the thread pool
+    key = ("captures", who.project, who.is_admin, state, type, project if who.is_admin else None)
+    body = dev.reads.get(key)
+    if body is None:
+        body = await run_in_threadpool(_capture_list, dev, who, state, type, project, key)
+    return encoded_response(body)
 
 
 @router.get("/captures/{capture_id}", summary="One capture and its state")
 def show_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: Device = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
-    return {"capture": describe(visible(dev, who, capture_id, project), who)}
+    return json_response({"capture": describe(visible(dev, who, capture_id, project), who)})
 
 
 @router.delete("/captures/{capture_id}", summary="Cancel a scheduled/running capture, or delete a finished one",
