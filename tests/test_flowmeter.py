@@ -165,3 +165,25 @@ def test_mangled_frames_never_break_the_meter(tmp_path: Path) -> None:
     s = m.stats
     assert s.packets == len(recs) and s.ip_packets + s.non_ip_packets == s.packets and s.ip_packets > 1000
     assert sum(int(r["ipkt"]) for r in rows) == s.ip_packets and len(rows) == s.flows
+
+
+def test_a_chunk_that_reuses_a_deleted_chunks_inode_is_read_from_its_start(tmp_path: Path) -> None:
+    """A live capture deletes the chunks it has metered; the filesystem hands their inode numbers to the next
+    chunks tcpdump writes, which must not be taken for the old file (read from where it ended, the records are
+    garbage: a payload byte read as a record length)."""
+    from opentap.flows.pipeline import ChunkFollower
+
+    meter = FlowMeter(idle_timeout=1000)
+    follower = ChunkFollower(meter)
+    first = tmp_path / "packets-001-000000.pcap"
+    fr.write_pcap(first, [udp4(T0 + i, 1000, 53, b"I" * 900) for i in range(50)])
+    list(follower.poll([first]))
+    inode = first.stat().st_ino
+    follower.remove(first)
+    assert not first.exists()
+    second = tmp_path / "packets-001-000001.pcap"
+    fr.write_pcap(second, [udp4(T0 + 60 + i, 2000, 53, b"J" * 100) for i in range(10)])
+    if second.stat().st_ino != inode:  # the filesystem did not reuse it this time: the bookkeeping still must
+        assert inode not in follower.offsets
+    list(follower.poll([second]))  # read from its start: no garbage record lengths, every packet metered
+    assert follower.records == meter.stats.packets == 60

@@ -87,7 +87,7 @@ class NetflowDriver:
         if not self.keep:  # published chunks are closed: once metered they are not needed
             for path in self.directory.glob(f"packets-{self.segment:03d}-*.pcap"):
                 if self.follower.consumed(path):
-                    path.unlink()
+                    self.follower.remove(path)
 
     def _run(self) -> None:
         while not self._stop.wait(POLL):

@@ -48,6 +48,15 @@ class ChunkFollower:
                 self.records += len(records.offsets) // 8
                 yield _batch(self.meter, records, path)
 
+    def remove(self, path: Path) -> None:
+        """Delete a chunk that has been read, and forget its inode: the next chunk tcpdump creates may well get
+        the same inode number, and must then be read from its start, not from where this one ended."""
+        try:
+            self.offsets.pop(path.stat().st_ino, None)
+        except FileNotFoundError:
+            return
+        path.unlink()
+
     def consumed(self, path: Path) -> bool:
         """Whether every whole record of path has been metered."""
         try:
