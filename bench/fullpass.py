@@ -63,7 +63,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             cfg = config.load(write_config(Path(tmp)))
             with TestClient(create_app(cfg)) as api:
-                dp = api.app.state.datapath
+                dp = api.app.state.device.datapath
                 dp.period, dp.full_period = 3600, 3600  # only the passes measured here
                 post = lambda path, kind, **a: api.post(path, headers=headers(), json={kind: a}).json()[kind]  # noqa: E731
                 port = lambda name, ifname: post("/v2.0/ports", "port", name=name, port_security_enabled=False,  # noqa: E731

@@ -100,7 +100,7 @@ def test_interface_recreated(make_client, lan: Lan, monitor: tuple[str, str], tm
     ts = create(api, "tap_services", port_id=make_port(api, "monitor", host))
     tf = create(api, "tap_flows", tap_service_id=ts["id"], source_port=make_port(api, "a", lan.ha), direction="BOTH")
     wait_status(api, "tap_flows", tf["id"], "ACTIVE")
-    api.app.state.datapath.period = 60  # from its next wait on, only link events (and API calls) start a pass
+    api.app.state.device.datapath.period = 60  # from its next wait on, only link events (and API calls) start a pass
     time.sleep(1.2)
     ip("link", "del", lan.ha)
     gone = wait_status(api, "tap_flows", tf["id"], "ERROR")
@@ -118,7 +118,7 @@ def test_drift_is_repaired(make_client, lan: Lan, monitor: tuple[str, str]) -> N
     ts = create(api, "tap_services", port_id=make_port(api, "monitor", host))
     tf = create(api, "tap_flows", tap_service_id=ts["id"], source_port=make_port(api, "a", lan.ha), direction="OUT")
     wait_status(api, "tap_flows", tf["id"], "ACTIVE")
-    datapath = api.app.state.datapath
+    datapath = api.app.state.device.datapath
     ours = datapath.driver.installed(lan.ha)
     (_ifname, slot), = ours
     subprocess.run(["tc", "filter", "del", "dev", lan.ha, "ingress", "prio", str(PRIO_BASE + slot)], check=True)

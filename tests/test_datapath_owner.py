@@ -153,7 +153,7 @@ def test_foreign_rules_are_never_touched(make_client, lan: Lan, monitor: tuple[s
     tf = create(api, "tap_services", port_id=make_port(api, "monitor", host))
     tf = create(api, "tap_flows", tap_service_id=tf["id"], source_port=make_port(api, "a", lan.ha), direction="BOTH")
     wait_status(api, "tap_flows", tf["id"], "ACTIVE")
-    datapath = api.app.state.datapath
+    datapath = api.app.state.device.datapath
     owner = datapath.driver.owner.hex()
 
     def theirs() -> list:

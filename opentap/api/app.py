@@ -25,7 +25,7 @@ from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
 from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve
-from .deps import Device
+from .deps import DeviceState
 
 log = logging.getLogger("opentap")
 
@@ -56,19 +56,21 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         if own_lock:
             lock.release()
         raise
-    dev = Device(cfg, sessions, CaptureEngine(cfg, sessions))
+    datapath = _datapath(sessions, cfg)
+    dev = DeviceState(cfg, sessions, CaptureEngine(cfg, sessions),
+                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None), datapath)
     health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         dev.engine.start()
-        if app.state.datapath:
-            app.state.datapath.start()
+        if dev.datapath:
+            dev.datapath.start()
         try:
             yield
         finally:
-            if app.state.datapath:
-                app.state.datapath.stop()
+            if dev.datapath:
+                dev.datapath.stop()
             dev.engine.shutdown()
             db.dispose()
             if own_lock:
@@ -77,8 +79,6 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
-    app.state.datapath = _datapath(sessions, cfg)
-    app.state.taas = TaasStore(cfg.tap_id_range, pending_delete=app.state.datapath is not None)
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
     for module in (capabilities, captures, retrieve, neutron, quotas):

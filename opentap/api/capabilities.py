@@ -13,14 +13,14 @@ from opentap.capture.registry import REGISTRY
 from opentap.config import ObservationPoint
 from opentap.taas.store import observation_points
 
-from .deps import Device, device, principal
+from .deps import DeviceState, device, principal
 from .fastjson import json_response
 from .neutron import neutron_version
 
 router = APIRouter(tags=["capabilities"])
 
 
-def _tap_points(dev: Device, who: Principal, key: tuple) -> dict[str, ObservationPoint]:
+def _tap_points(dev: DeviceState, who: Principal, key: tuple) -> dict[str, ObservationPoint]:
     generation = dev.reads.generation()
     with dev.sessions() as s:
         points = observation_points(s, who)
@@ -30,7 +30,7 @@ def _tap_points(dev: Device, who: Principal, key: tuple) -> dict[str, Observatio
 
 @router.get("/", summary="Capabilities (same as /capabilities)")
 @router.get("/capabilities", summary="Capture types, observation points, limits")
-async def capabilities(request: Request, dev: Device = Depends(device),
+async def capabilities(request: Request, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
     # async, and the caller's tap services as read since the last commit (api/commitcache.py): the usual call
     # touches neither the database nor the thread pool

@@ -17,7 +17,7 @@ from opentap.config import ObservationPoint
 from opentap.db.models import ACTIVE_STATES, Capture, find
 from opentap.taas.store import observation_points
 
-from .deps import Device, device, principal
+from .deps import DeviceState, device, principal
 from .errors import ApiError
 from .fastjson import dumps, encoded_response, json_response
 
@@ -45,7 +45,7 @@ def describe(cap: Capture | SimpleNamespace, who: Principal) -> dict[str, Any]:
     return d
 
 
-def visible(dev: Device, who: Principal, capture_id: str, project: str | None = None) -> Capture:
+def visible(dev: DeviceState, who: Principal, capture_id: str, project: str | None = None) -> Capture:
     """The capture if the caller may see it; another project's capture is reported as missing. Ids are unique
     per project: a member names its own project's, an admin any project's (`project`, needed when several
     projects use the id)."""
@@ -67,13 +67,13 @@ def visible(dev: Device, who: Principal, capture_id: str, project: str | None = 
     return cap
 
 
-def points(dev: Device, who: Principal) -> dict[str, ObservationPoint]:
+def points(dev: DeviceState, who: Principal) -> dict[str, ObservationPoint]:
     """The config's observation points, then the caller's tap services (a config name wins a clash)."""
     with dev.sessions() as s:
         return observation_points(s, who) | dev.cfg.observation_points
 
 
-def _schedule(dev: Device, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
+def _schedule(dev: DeviceState, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
     checked = plan.check(dev.cfg, who, type_name, params, points=points(dev, who))
     cap = dev.engine.call(lambda s: dev.engine.create(s, checked, who.project))
     return {"status": "success", "msg": checked.msg, **describe(cap, who)}
@@ -93,7 +93,7 @@ def capture(
     keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
     exclude_device_traffic: str | None = Query(None, description="ethernet, netflow: leave out the device's own "
                                                "API and SSH traffic (default true; only admins may say false)"),
-    dev: Device = Depends(device), who: Principal = Depends(principal),
+    dev: DeviceState = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
               "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
@@ -118,7 +118,7 @@ class CaptureBody(BaseModel):
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")
-def create_capture(body: CaptureBody, dev: Device = Depends(device),
+def create_capture(body: CaptureBody, dev: DeviceState = Depends(device),
                    who: Principal = Depends(principal)) -> dict[str, Any]:
     return _schedule(dev, who, body.type, body.model_dump(exclude={"type"}))
 
@@ -126,7 +126,7 @@ def create_capture(body: CaptureBody, dev: Device = Depends(device),
 PROJECT_QUERY = Query(None, description="the capture's project (admins; needed when several projects use the id)")
 
 
-def _capture_list(dev: Device, who: Principal, state: str | None, type: str | None, project: str | None,
+def _capture_list(dev: DeviceState, who: Principal, state: str | None, type: str | None, project: str | None,
                   key: tuple) -> bytes:
     generation = dev.reads.generation()
     query = sa.select(Capture.__table__).order_by(Capture.created_at)
@@ -149,7 +149,7 @@ def _capture_list(dev: Device, who: Principal, state: str | None, type: str | No
 @router.get("/captures", summary="List captures")
 async def list_captures(state: str | None = None, type: str | None = None,
                         project: str | None = Query(None, description="admins: only this project's captures"),
-                        dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+                        dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
     # the list as encoded since the last commit (api/commitcache.py: the engine commits at least every half
     # second); a miss reads it in the thread pool
     key = ("captures", who.project, who.is_admin, state, type, project if who.is_admin else None)
@@ -160,14 +160,14 @@ async def list_captures(state: str | None = None, type: str | None = None,
 
 
 @router.get("/captures/{capture_id}", summary="One capture and its state")
-def show_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: Device = Depends(device),
+def show_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: DeviceState = Depends(device),
                  who: Principal = Depends(principal)) -> dict[str, Any]:
     return json_response({"capture": describe(visible(dev, who, capture_id, project), who)})
 
 
 @router.delete("/captures/{capture_id}", summary="Cancel a scheduled/running capture, or delete a finished one",
                responses={200: {"description": "cancelled; its data so far is kept"}, 204: {"description": "deleted"}})
-def delete_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: Device = Depends(device),
+def delete_capture(capture_id: str, project: str | None = PROJECT_QUERY, dev: DeviceState = Depends(device),
                    who: Principal = Depends(principal)) -> Any:
     if not who.can_write:
         raise ApiError(403, "your role may read captures but not cancel or delete them")

@@ -10,6 +10,8 @@ from sqlalchemy.orm import sessionmaker
 from opentap.auth import Principal, authenticate, authenticate_local
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
+from opentap.taas.reconcile import Reconciler
+from opentap.taas.store import TaasStore
 
 from .commitcache import CommitCache
 from .errors import ApiError
@@ -17,10 +19,15 @@ from .localsocket import PEER_SCOPE_KEY
 
 
 @dataclass
-class Device:
+class DeviceState:
+    """What the routes work with: the config, the database, the capture engine, the TaaS store, the datapath's
+    reconciler (None without CAP_NET_ADMIN), and the read cache. (Not the client's Device: that is a remote one.)"""
+
     cfg: Config
     sessions: sessionmaker
     engine: CaptureEngine
+    taas: TaasStore
+    datapath: Reconciler | None = None
     reads: CommitCache = field(init=False)  # what the busy read routes read, until the next commit
 
     def __post_init__(self) -> None:
@@ -30,7 +37,7 @@ class Device:
 # Both are `async def` on purpose: they never block (authenticate is a hash, and a stat of the config file to
 # pick up new tokens), and FastAPI runs a plain `def` dependency in its thread pool, a hop to a worker thread
 # and back for each one on every call (the two hops were ~0.2 ms of CPU per call, and GIL hand-offs).
-async def device(request: Request) -> Device:
+async def device(request: Request) -> DeviceState:
     return request.app.state.device
 
 

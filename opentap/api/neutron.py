@@ -13,10 +13,10 @@ from sqlalchemy.orm import Session
 from opentap.auth import Principal
 from opentap.taas import errors, policy, query, quota, validate
 from opentap.taas.attributes import RESOURCES, Resource
-from opentap.taas.store import TaasStore, render
+from opentap.taas.store import render
 
 from .boundary import BODY_KEY, BadBody, parse
-from .deps import Device, device, principal
+from .deps import DeviceState, device, principal
 
 router = APIRouter(tags=["taas (Neutron)"])
 
@@ -54,37 +54,34 @@ async def _body(request: Request) -> Any:
         raise errors.bad_request(f"Malformed request body: {e.msg}") from None
 
 
-def _run(dev: Device, work: Any) -> Any:
+def _run(dev: DeviceState, work: Any) -> Any:
     """work(session) in one transaction: all of it or, on any error, none of it (bulk creates too)."""
     with dev.sessions() as s, s.begin():
         return work(s)
 
 
-def _run_locked(dev: Device, work: Any) -> Any:
+def _run_locked(dev: DeviceState, work: Any) -> Any:
     """_run under the quota lock, held until the commit: counting and creating do not interleave."""
     with quota.CREATE_LOCK:
         return _run(dev, work)
 
 
-def _poke(request: Request) -> None:
+def _poke(dev: DeviceState) -> None:
     """Let the datapath apply a change now rather than at its next periodic pass."""
-    if request.app.state.datapath:
-        request.app.state.datapath.poke()
+    if dev.datapath:
+        dev.datapath.poke()
 
 
 def _routes(res: Resource) -> None:
-    def store(request: Request) -> TaasStore:
-        return request.app.state.taas
-
     @router.get(res.path, summary=f"List {res.collection}", name=f"list_{res.collection}")
-    async def list_objects(request: Request, dev: Device = Depends(device),
+    async def list_objects(request: Request, dev: DeviceState = Depends(device),
                            who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
         params = list(request.query_params.multi_items())
         grouped: dict[str, list[str]] = {}
         for k, v in params:
             grouped.setdefault(k, []).append(v)
-        rows = await run_in_threadpool(_run, dev, lambda s: store(request).rows(s, res, who))
+        rows = await run_in_threadpool(_run, dev, lambda s: dev.taas.rows(s, res, who))
         objs = query.filtered(res, [render(res, r) for r in rows], params)
         objs = query.sorted_objs(res, objs, grouped.get("sort_key", []), grouped.get("sort_dir", []))
         objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(list(grouped))))
@@ -95,53 +92,53 @@ def _routes(res: Resource) -> None:
 
     @router.post(res.path, status_code=201, summary=f"Create {res.member} (or several: bulk)",
                  name=f"create_{res.member}")
-    async def create(request: Request, dev: Device = Depends(device),
+    async def create(request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "create", who)
         items, bulk = validate.for_create(res, await _body(request), who)
 
         def work(s: Session) -> list[dict[str, Any]]:
             quota.enforce(s, res, items, dev.cfg.taas_quota)  # before any insert: all of a bulk create or none
-            return [store(request).create(s, res, i, who) for i in items]
+            return [dev.taas.create(s, res, i, who) for i in items]
 
         made = await run_in_threadpool(_run_locked, dev, work)
-        _poke(request)
+        _poke(dev)
         return JSONResponse({res.collection: made} if bulk else {res.member: made[0]}, status_code=201)
 
     @router.get(res.path + "/{obj_id}", summary=f"Show a {res.member}", name=f"show_{res.member}")
-    async def show(obj_id: str, request: Request, dev: Device = Depends(device),
+    async def show(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                    who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
-        obj = await run_in_threadpool(_run, dev, lambda s: render(res, store(request).row(s, res, obj_id, who)))
+        obj = await run_in_threadpool(_run, dev, lambda s: render(res, dev.taas.row(s, res, obj_id, who)))
         fields = request.query_params.getlist("fields")
         return JSONResponse({res.member: query.selected([obj], fields)[0]})
 
     @router.put(res.path + "/{obj_id}", summary=f"Update a {res.member}", name=f"update_{res.member}")
-    async def update(obj_id: str, request: Request, dev: Device = Depends(device),
+    async def update(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> JSONResponse:
         body = await _body(request)
 
         def work(s: Session) -> dict[str, Any]:
-            store(request).row(s, res, obj_id, who)  # another project's object: 404 before any 403
+            dev.taas.row(s, res, obj_id, who)  # another project's object: 404 before any 403
             policy.authorize(res, "update", who)
-            return store(request).update(s, res, obj_id, validate.for_update(res, body), who)
+            return dev.taas.update(s, res, obj_id, validate.for_update(res, body), who)
 
         obj = await run_in_threadpool(_run, dev, work)
-        _poke(request)
+        _poke(dev)
         return JSONResponse({res.member: obj})
 
     @router.delete(res.path + "/{obj_id}", status_code=204, summary=f"Delete a {res.member}",
                    name=f"delete_{res.member}")
-    async def delete(obj_id: str, request: Request, dev: Device = Depends(device),
+    async def delete(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> Response:
         def work(s: Session) -> None:
-            store(request).row(s, res, obj_id, who)  # another project's object: 404 before any 403
+            dev.taas.row(s, res, obj_id, who)  # another project's object: 404 before any 403
             policy.authorize(res, "delete", who)
-            store(request).delete(s, res, obj_id)
+            dev.taas.delete(s, res, obj_id)
 
         await run_in_threadpool(_run, dev, work)
-        if request.app.state.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now
-            await run_in_threadpool(request.app.state.datapath.run_once)
+        if dev.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now
+            await run_in_threadpool(dev.datapath.run_once)
         return Response(status_code=204)
 
 

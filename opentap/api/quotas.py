@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from opentap.auth import Principal
 from opentap.taas import errors, quota
 
-from .deps import Device, device, principal
+from .deps import DeviceState, device, principal
 from .neutron import _body, _run, _run_locked
 
 router = APIRouter(tags=["taas quotas (Neutron)"])
@@ -33,27 +33,27 @@ def _admin(who: Principal, action: str) -> None:
 
 
 @router.get(PREFIX, summary="Projects with a quota of their own (admin)", name="list_quotas")
-async def list_quotas(dev: Device = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+async def list_quotas(dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
     _admin(who, "get_quota")
     return {"quotas": await run_in_threadpool(_run, dev, lambda s: quota.projects(s, dev.cfg.taas_quota))}
 
 
 @router.get(PREFIX + "/{project_id}", summary="A project's quota", name="show_quota")
-async def show_quota(project_id: str = PROJECT, dev: Device = Depends(device),
+async def show_quota(project_id: str = PROJECT, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> dict[str, Any]:
     _may_read(who, project_id)
     return {"quota": await run_in_threadpool(_run, dev, lambda s: quota.limits(s, project_id, dev.cfg.taas_quota))}
 
 
 @router.get(PREFIX + "/{project_id}/default", summary="The default quota (the config's)", name="show_quota_default")
-async def show_default(project_id: str = PROJECT, dev: Device = Depends(device),
+async def show_default(project_id: str = PROJECT, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
     _may_read(who, project_id)
     return {"quota": dict(dev.cfg.taas_quota)}
 
 
 @router.get(PREFIX + "/{project_id}/details", summary="A project's quota with its usage", name="show_quota_details")
-async def show_details(project_id: str = PROJECT, dev: Device = Depends(device),
+async def show_details(project_id: str = PROJECT, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
     _may_read(who, project_id)
 
@@ -65,7 +65,7 @@ async def show_details(project_id: str = PROJECT, dev: Device = Depends(device),
 
 
 @router.put(PREFIX + "/{project_id}", summary="Set a project's quota (admin)", name="update_quota")
-async def update_quota(request: Request, project_id: str = PROJECT, dev: Device = Depends(device),
+async def update_quota(request: Request, project_id: str = PROJECT, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> dict[str, Any]:
     _admin(who, "update_quota")
     changes, check_limit = quota.checked_update(await _body(request))
@@ -79,7 +79,7 @@ async def update_quota(request: Request, project_id: str = PROJECT, dev: Device 
 
 @router.delete(PREFIX + "/{project_id}", status_code=204, summary="Reset a project's quota to the defaults (admin)",
                name="delete_quota")
-async def delete_quota(project_id: str = PROJECT, dev: Device = Depends(device),
+async def delete_quota(project_id: str = PROJECT, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> Response:
     _admin(who, "delete_quota")
     await run_in_threadpool(_run, dev, lambda s: quota.reset(s, project_id))

@@ -17,13 +17,13 @@ from opentap.capture.types import PCAP_MEDIA
 from opentap.db.models import FINAL_STATES, Capture, find
 
 from .captures import PROJECT_QUERY, visible
-from .deps import Device, device, principal
+from .deps import DeviceState, device, principal
 from .errors import ApiError
 
 router = APIRouter(tags=["captures"])
 
 
-def _check_data(dev: Device, cap: Capture, reads_chunks: bool) -> Capture:
+def _check_data(dev: DeviceState, cap: Capture, reads_chunks: bool) -> Capture:
     """For a finished capture: its files are still all there (410 if not), its chunks undamaged (else the row
     is told before streaming). Returns the row as it now stands."""
     directory = storage.capture_dir(dev.cfg.data_dir, cap.project_id, cap.id)
@@ -50,7 +50,7 @@ def retrieve(id: str = Query(..., description="the id returned by /capture"),
              format: str | None = Query(None, description="netflow: csv (default), pcap if kept; "
                                                           "ethernet: pcap (default), csv; linkstats: csv"),
              project: str | None = PROJECT_QUERY,
-             dev: Device = Depends(device), who: Principal = Depends(principal)) -> StreamingResponse:
+             dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> StreamingResponse:
     cap = visible(dev, who, id, project)
     ctype = REGISTRY[cap.type]
     fmt_name = format or ctype.default_format
