@@ -24,6 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
+    "ethernet_default_format",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -110,6 +111,9 @@ class Config:
     data_group: str | None = None  # a group that may read captured data (directories 0750, files 0640)
     capture_user: str | None = None  # tcpdump drops root to this user, who then owns the capture files
     ssh_port: int = 22  # the device's own SSH traffic is left out of captures, like its API traffic
+    # what a retrieve of an ethernet capture gives when it names no format: "pcap", or "csv" for the original
+    # OpenTap's clients, which read every retrieve as CSV (its `time` column is what they parse)
+    ethernet_default_format: str = "pcap"
     # per project, unless [projects.NAME] says otherwise; None: the device-wide value
     project_max_concurrent_captures: int | None = None
     project_disk_quota_mb: float | None = None
@@ -253,6 +257,10 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
                 raise ConfigError(path, key, f"must be a user or group name (got {raw[key]!r})")
             setattr(cfg, key, raw[key])
     cfg.projects = _projects(path, raw.get("projects", {}))
+    fmt = raw.get("ethernet_default_format", cfg.ethernet_default_format)
+    if fmt not in ("pcap", "csv"):
+        raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
+    cfg.ethernet_default_format = fmt
     check_listen(cfg)
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])

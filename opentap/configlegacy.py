@@ -18,7 +18,8 @@ def looks_legacy(text: str) -> bool:
 def to_raw(path: Path, text: str) -> dict:
     """The original's file: `retention: 60`, `websrv-addr: IP:PORT`, `alias: IFACE NAME`,
     `default-network-observationpt: IFACE`. The original had no authentication, so neither does this mode."""
-    raw: dict = {"observation_points": {}, "auth": "none"}
+    # the original's clients read every retrieve as CSV: its ethernet captures come back as per-packet CSV
+    raw: dict = {"observation_points": {}, "auth": "none", "ethernet_default_format": "csv"}
     default_iface = None
     for line in text.splitlines():
         line = line.strip()

@@ -34,7 +34,7 @@ def test_capabilities(make_client) -> None:
     caps = client.get("/capabilities", headers=headers()).json()
     assert client.get("/", headers=headers()).json() == caps
     assert caps["capture_types"] == ["netflow", "ethernet", "linkstats"]
-    assert caps["network_observation_pts"] == ["lo", "lab"] and caps["retention"] == 30
+    assert caps["network_observation_pts"] == ["lo", "lab"] and caps["retention"] == "30"  # text, as the original
     assert caps["capture_length_limit"] == 600 and caps["default_observation_point"] == "lo"
     assert caps["observation_points"]["network"][0] == {"name": "lo", "interface": "lo"}
     member = client.get("/capabilities", headers=headers("tok-alice")).json()
@@ -108,9 +108,9 @@ def test_original_client_call_and_lifecycle(client: TestClient) -> None:
     assert (body["startTime"], body["stopTime"], body["duration"], body["state"]) == (LATER, LATER + 60, 60,
                                                                                        "scheduled")
     assert "interface" not in body  # members do not see interfaces
-    dup = client.get("/capture/linkstats", params={"id": "linkstats_lo_1_2", "start": LATER + 100,
-                                                   "stop": LATER + 160}, headers=headers("tok-alice"))
-    assert dup.status_code == 409 and "already used" in dup.json()["msg"]
+    dup = client.post("/captures", json={"type": "linkstats", "id": "linkstats_lo_1_2", "start": LATER + 100,
+                                         "stop": LATER + 160}, headers=headers("tok-alice"))
+    assert dup.status_code == 409 and "already used" in dup.json()["msg"]  # the original's call: a fresh id
     r = client.get("/retrieve?id=linkstats_lo_1_2", headers=headers("tok-alice"))
     assert r.status_code == 409 and "has not started yet" in r.json()["msg"]
     # another project neither sees, retrieves nor deletes it; the admin does

@@ -35,8 +35,8 @@ def test_device_on_postgresql(make_client, lan, pg_url: str) -> None:
     lan.run(lan.ns_a, "udp", B_IP, 5000, 15, 50)
     cap = wait_state(client, cid, ("complete",))
     assert cap["packets"] == 15 and cap["bytes"] == 15 * (14 + 20 + 8 + 50)
-    dup = client.get("/capture/linkstats", params={"start": now + 600, "stop": now + 660, "id": "later"},
-                     headers=headers())
+    dup = client.post("/captures", json={"type": "linkstats", "start": now + 600, "stop": now + 660, "id": "later"},
+                      headers=headers())
     assert dup.status_code == 409
     assert client.delete("/captures/later", headers=headers()).json()["capture"]["state"] == "cancelled"
     assert client.delete("/captures/later", headers=headers()).status_code == 204

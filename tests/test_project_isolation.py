@@ -23,7 +23,9 @@ def test_capture_ids_are_per_project(make_client) -> None:
     assert schedule(client, "tok-alice", id="secret-incident-A").status_code == 200
     r = schedule(client, "tok-bob", id="secret-incident-A")
     assert r.status_code == 200 and r.json()["msg"] == ""  # bob learns nothing of alice's capture
-    assert schedule(client, "tok-alice", id="secret-incident-A").status_code == 409  # the owner's own clash
+    clash = client.post("/captures", json={"type": "linkstats", "id": "secret-incident-A", "start": LATER,
+                                           "stop": LATER + 10, "observationpt": "lo"}, headers=headers("tok-alice"))
+    assert clash.status_code == 409  # the owner's own clash (the original's GET call would get a fresh id)
     for token, project in (("tok-alice", "alice"), ("tok-bob", "bob")):
         mine = client.get("/captures/secret-incident-A", headers=headers(token)).json()["capture"]
         assert mine["project_id"] == project

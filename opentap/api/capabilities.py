@@ -39,7 +39,10 @@ async def capabilities(request: Request, dev: DeviceState = Depends(device),
     if tap_points is None:
         tap_points = await run_in_threadpool(_tap_points, dev, who, key)
     # merged as captures.points() does: a config name wins a clash
-    points = [p for p in (tap_points | cfg.observation_points).values() if p.usable_by(who.project, who.is_admin)]
+    merged = tap_points | cfg.observation_points
+    # each point once (a tap service is found by id and by name, and listed once)
+    points = [p for p in dict.fromkeys(merged.values()) if merged.get(p.name) is p
+              and p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
     default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
     return json_response({
@@ -47,13 +50,14 @@ async def capabilities(request: Request, dev: DeviceState = Depends(device),
         "version": __version__,
         "capture_types": list(REGISTRY),
         "types": {t.name: {"description": t.description, "observation_point_kind": t.point_kind,
-                           "formats": list(t.formats), "default_format": t.default_format,
+                           "formats": list(t.formats),
+                           "default_format": cfg.ethernet_default_format if t.name == "ethernet" else t.default_format,
                            "options": sorted(t.options)} for t in REGISTRY.values()},
         "observation_points": {"network": network},
         "network_observation_pts": [p.name for p in points],  # the original's key
         "default_observation_point": default,
         "capture_length_limit": cfg.capture_length_limit,
-        "retention": cfg.retention_minutes,  # the original's key, minutes
+        "retention": f"{cfg.retention_minutes:g}",  # the original's key: minutes, as text (as it gave them)
         "retention_minutes": cfg.retention_minutes,
         "max_concurrent_captures": cfg.max_concurrent_captures,
         "disk_quota_mb": cfg.disk_quota_mb,

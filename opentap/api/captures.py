@@ -73,10 +73,16 @@ def points(dev: DeviceState, who: Principal) -> dict[str, ObservationPoint]:
         return observation_points(s, who) | dev.cfg.observation_points
 
 
-def _schedule(dev: DeviceState, who: Principal, type_name: str, params: dict[str, Any]) -> dict[str, Any]:
+def _schedule(dev: DeviceState, who: Principal, type_name: str, params: dict[str, Any],
+              fresh_id_if_taken: bool = False) -> dict[str, Any]:
     checked = plan.check(dev.cfg, who, type_name, params, points=points(dev, who))
+    checked.fresh_id_if_taken = fresh_id_if_taken
     cap = dev.engine.call(lambda s: dev.engine.create(s, checked, who.project))
-    return {"status": "success", "msg": checked.msg, **describe(cap, who)}
+    msg = checked.msg
+    if checked.id is not None and cap.id != checked.id:
+        msg = " ".join(m for m in (msg, f"The id '{checked.id}' was already taken: this capture's id is {cap.id}.")
+                       if m)
+    return {"status": "success", "msg": msg, **describe(cap, who)}
 
 
 @router.get("/capture/{capture_type}", summary="Schedule a capture (the original OpenTap call)")
@@ -98,7 +104,7 @@ def capture(
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
               "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
               "exclude_device_traffic": exclude_device_traffic}
-    return _schedule(dev, who, capture_type, params)
+    return _schedule(dev, who, capture_type, params, fresh_id_if_taken=True)  # as the original device did
 
 
 class CaptureBody(BaseModel):

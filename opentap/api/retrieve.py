@@ -53,7 +53,7 @@ def retrieve(id: str = Query(..., description="the id returned by /capture"),
              dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> StreamingResponse:
     cap = visible(dev, who, id, project)
     ctype = REGISTRY[cap.type]
-    fmt_name = format or ctype.default_format
+    fmt_name = format or (dev.cfg.ethernet_default_format if cap.type == "ethernet" else ctype.default_format)
     fmt = ctype.formats.get(fmt_name)
     if fmt is None:
         raise ApiError(400, f"{cap.type} captures can be retrieved as {', '.join(ctype.formats)}, not '{fmt_name}'")

@@ -294,11 +294,14 @@ class CaptureEngine:
     def create(self, s: Session, plan: Plan, project: str) -> Capture:
         """Engine-thread half of a capture request: the checks that depend on other rows, then the insert,
         in one place so two requests cannot both take the last slot or the same id."""
-        if plan.id is not None and find(s, project, plan.id) is not None:
-            raise RequestError(409, f"the id '{plan.id}' is already used by another capture of your project; "
-                                    "choose another")
+        cid = plan.id
+        if cid is not None and find(s, project, cid) is not None:
+            if not plan.fresh_id_if_taken:
+                raise RequestError(409, f"the id '{cid}' is already used by another capture of your project; "
+                                        "choose another")
+            cid = None  # the original's call: a fresh id, and the answer's msg says so (see api/captures.py)
         limits.check_new(s, self.cfg, self.active, project, plan.start, plan.stop)
-        cap = Capture(id=plan.id or str(uuid.uuid4()), type=plan.type, project_id=project,
+        cap = Capture(id=cid or str(uuid.uuid4()), type=plan.type, project_id=project,
                       observation_point=plan.point.name, interface=plan.point.interface, start=plan.start,
                       stop=plan.stop, state="scheduled", options=plan.options, created_at=time.time(),
                       packets=0, bytes=0, drops_kernel=0, drops_interface=0, data_bytes=0, segments=0, reason="",

@@ -18,6 +18,8 @@ MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instea
 MAX_SCHEDULE_AHEAD = 366 * 86400
 OPTION_LIMITS = {"snaplen": (64, 262144), "period": (10, 3_600_000)}
 BLANKS = " \t\r\n\f\v"  # what libpcap's lexer skips
+ORIGINAL_ETHERNET_MSG = ("An ethernet capture with a period is the original OpenTap's interface counters capture: "
+                         "it runs as linkstats, a CSV with a time column in ms.")
 BLANK_FILTER_MSG = "The filter was blank, so no filter is applied: every packet is captured."
 
 
@@ -32,6 +34,7 @@ class Plan:
     id: str | None
     options: dict[str, Any]
     msg: str
+    fresh_id_if_taken: bool = False  # the original's call: a taken id gets a fresh one (and says so) instead of a 409
 
 
 def _time(name: str, value: Any) -> float:
@@ -85,6 +88,10 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     may capture (default: the config's; the API adds the tap services)."""
     if not who.can_write:
         raise RequestError(403, "your role may read captures but not start them (needs member or admin)")
+    msg = ""
+    if type_name == "ethernet" and params.get("period") not in (None, ""):
+        # the original OpenTap's `ethernet` was the interface's counters every `period` ms: that is linkstats here
+        type_name, msg = "linkstats", ORIGINAL_ETHERNET_MSG
     ctype = REGISTRY.get(type_name)
     if ctype is None:
         raise RequestError(400, f"unknown capture type '{type_name}' (supported: {', '.join(REGISTRY)})")
@@ -97,11 +104,12 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
 
     now = time.time() if now is None else now
     start, stop = _time("start", params.get("start")), _time("stop", params.get("stop"))
-    msg = ""
-    if start < now:
-        start, msg = now, "Changed startTime to now because it was in the past."
+    moved = int(start) < int(now)  # in whole seconds, as the original: a client's "now" is a moment old on arrival
+    if moved:
+        start = int(now)
+        msg = " ".join(m for m in (msg, "Changed startTime to now because it was in the past.") if m)
     if stop <= start:
-        raise RequestError(400, "Stop time is earlier than current time." if msg
+        raise RequestError(400, "Stop time is earlier than current time." if moved
                            else "Start time is later than stop time." if stop < start
                            else "Start and stop times are equal: the window is empty.")
     if stop - start > cfg.capture_length_limit:

@@ -39,8 +39,7 @@ SCHEMAS: dict[str, dict[str, str]] = {
         "length": INT,
     },
     "linkstats": {
-        "time": EPOCH_MS, "state": TEXT,
-        # a vanished interface is sampled as state "absent" with empty counters
+        "time": EPOCH_MS, "state": INT,  # 1: administratively up, 0: down (or gone: then the counters are empty)
         **{f"{d}_{c}": NULLABLE_INT for d, names in (("rx", "bytes packets errors dropped overrun mcast"),
                                                     ("tx", "bytes packets errors dropped carrier collision"))
            for c in names.split()},

@@ -59,9 +59,12 @@ def observation_points(s: Session, who: Principal) -> dict[str, ObservationPoint
     rows = s.execute(query)
     points: dict[str, ObservationPoint] = {}
     for ts_id, name, project, profile in rows:
+        # one point per tap service, listed by its name (by its id when it has none, or the name is taken),
+        # and found by either
+        point = ObservationPoint(name if name and name not in points else ts_id, profile["interface"], (project,))
         for key in (ts_id, name):
             if key:
-                points.setdefault(key, ObservationPoint(key, profile["interface"], (project,)))
+                points.setdefault(key, point)
     return points
 
 
