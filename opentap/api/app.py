@@ -76,11 +76,27 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
             if own_lock:
                 lock.release()
 
+    # telemetry off: OpenTelemetry is not used, and FastAPI would otherwise look up its providers on every call
     app = FastAPI(title="OpenTap", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
                   description="A software-defined network tap device. Authenticate with the `X-Auth-Token` header.")
     app.state.device = dev
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
+
+    # first of all routes: matching walks them in order, and monitors poll this one most
+    @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
+             responses={503: {"description": "the database or the capture engine is not working"}})
+    async def healthz() -> JSONResponse:  # async: a plain def would hop to the thread pool
+        database = health.check()
+        engine = "ok" if dev.engine.running else "stopped"
+        ok = database == "ok" and engine == "ok"
+        body = {"status": "ok" if ok else "error", "database": database, "engine": engine}
+        if not ok:
+            body["msg"] = "; ".join(f"{k}: {v}" for k, v in (("database", database), ("engine", engine)) if v != "ok")
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+
     for module in (capabilities, captures, retrieve, neutron, quotas):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
@@ -94,16 +110,5 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
                                    swagger_js_url="/docs-static/swagger-ui-bundle.js",
                                    swagger_css_url="/docs-static/swagger-ui.css",
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
-
-    @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
-             responses={503: {"description": "the database or the capture engine is not working"}})
-    async def healthz() -> JSONResponse:  # async: a plain def would hop to the thread pool
-        database = health.check()
-        engine = "ok" if dev.engine.running else "stopped"
-        ok = database == "ok" and engine == "ok"
-        body = {"status": "ok" if ok else "error", "database": database, "engine": engine}
-        if not ok:
-            body["msg"] = "; ".join(f"{k}: {v}" for k, v in (("database", database), ("engine", engine)) if v != "ok")
-        return JSONResponse(body, status_code=200 if ok else 503)
 
     return app

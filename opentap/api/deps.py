@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastapi import Header, Request
+from fastapi import Request
 from sqlalchemy.orm import sessionmaker
 
 from opentap.auth import Principal, authenticate, authenticate_local
@@ -44,7 +44,10 @@ async def device(request: Request) -> DeviceState:
 SSH_KEY_HEADER = "x-opentap-ssh-key"  # honoured on the Unix socket only, where the kernel vouches for the caller
 
 
-async def principal(request: Request, x_auth_token: str | None = Header(default=None)) -> Principal:
+async def principal(request: Request) -> Principal:
+    # the header read directly: declared as a Header parameter, FastAPI resolves and validates it on every call
+    # (the OpenAPI document states X-Auth-Token as a security scheme instead, api/openapi.py)
+    x_auth_token = request.headers.get("x-auth-token")
     cfg = request.app.state.device.cfg
     peer = request.scope.get(PEER_SCOPE_KEY)
     if peer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -86,9 +87,12 @@ class Health:
     is still the one at its path (a file removed or replaced under a running daemon would otherwise go on
     taking writes that nobody will ever see again)."""
 
+    MAX_AGE = 1.0  # seconds an answer is reused: a monitor polling /healthz fast costs the database nothing more
+
     def __init__(self, url: str, sessions: sessionmaker) -> None:
         self.sessions, self.file = sessions, _sqlite_file(url)
         self.identity = self._identity()
+        self._last: tuple[float, str] = (-self.MAX_AGE, "")
 
     def _identity(self) -> tuple[int, int] | None:
         try:
@@ -98,7 +102,16 @@ class Health:
         return (st.st_dev, st.st_ino) if st else None
 
     def check(self) -> str:
-        """"ok", or what is wrong."""
+        """"ok", or what is wrong, at most MAX_AGE seconds old."""
+        at, answer = self._last
+        now = time.monotonic()
+        if now - at < self.MAX_AGE:
+            return answer
+        answer = self._check()
+        self._last = (now, answer)
+        return answer
+
+    def _check(self) -> str:
         if self.file is not None and self._identity() != self.identity:
             return f"the database file {self.file} was removed or replaced while the daemon runs"
         try:
