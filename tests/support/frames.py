@@ -288,3 +288,20 @@ def write_pcap(path: Path | str, records: Iterable[tuple[float, bytes]]) -> int:
         for ts, frame in records:
             w.write(ts, frame)
         return w.packets
+
+
+SAMPLE_V4, SAMPLE_V6 = ("198.18.0.1", "198.19.0.2"), ("2001:db8::1", "2001:db8::2")
+
+
+def sample_frames() -> list[bytes]:
+    """One frame of each kind the readers tell apart, in this order: QinQ-tagged TCP, 802.1Q-tagged IPv6 UDP, ARP,
+    an ICMP echo reply, an IPv4 datagram in three fragments and an IPv6 one in two (addresses SAMPLE_V4/V6)."""
+    (a, b), (x, y) = SAMPLE_V4, SAMPLE_V6
+    return [
+        eth(ipv4(a, b, TCP, tcp(a, b, 1000, 80, SYN)), vlans=[(TPID_QINQ, 7), (TPID_8021Q, 8)]),
+        eth(ipv6(x, y, UDP, udp(x, y, 5353, 53, b"q")), ETH_IPV6, vlans=[(TPID_8021Q, 9)]),
+        eth(arp(mac("02:00:00:00:00:01"), a, b), ETH_ARP),
+        eth(ipv4(b, a, ICMP, icmp_echo(1, 2, b"p" * 56, reply=True))),
+        *(eth(p) for p in ipv4_fragments(a, b, UDP, udp(a, b, 7, 9, bytes(3000)), ident=5)),
+        *(eth(p, ETH_IPV6) for p in ipv6_fragments(x, y, UDP, udp(x, y, 7, 9, bytes(2000)), ident=6)),
+    ]

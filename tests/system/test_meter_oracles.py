@@ -1,20 +1,21 @@
 """Our meter against independent oracles on the same generated pcap: packets and IP bytes per one-way
-5-tuple equal a pure-Python reader's, which equals tshark's (test_oracles.py shows how softflowd -> nfcapd ->
-nfdump relates to the same reader: equal packets on plain traffic, bytes plus Ethernet padding, no QinQ)."""
+5-tuple equal a pure-Python reader's (tests/unit/test_meter_reader.py), which equals tshark's, and softflowd's
+packets (test_oracles.py shows how softflowd -> nfcapd -> nfdump relates to the same reader: equal packets on
+plain traffic, bytes plus Ethernet padding, no QinQ), and our protocol names are nfdump's."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from pathlib import Path
 
 import pytest
 
 from opentap.flows.meter import FlowMeter, Flows
-from opentap.flows.nfcsv import csv_text, proto_name
+from opentap.flows.nfcsv import csv_text
 from opentap.flows.pipeline import meter_files
 
 from ..support import frames as fr
 from ..support import oracles
+from ..support.metersums import meter_per_key
 from ..support.pcapgen import generate
 
 
@@ -25,25 +26,6 @@ def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def ours(pcap: Path, **timeouts: float) -> dict[tuple, tuple[int, int]]:
-    """Our CSV records summed per one-way 5-tuple (over VLANs and over flows split by timeouts)."""
-    flows = Flows.concat(list(meter_files([pcap], FlowMeter(**timeouts))))
-    out: dict[tuple, list[int]] = defaultdict(lambda: [0, 0])
-    for line, proto in zip(csv_text(flows).splitlines(), flows.array()["proto"].tolist(), strict=True):
-        c = line.split(",")
-        assert c[7] == proto_name(proto)  # the name is all the CSV has; the number comes from the record
-        key = (c[3], c[4], int(c[5]), int(c[6]), proto)
-        out[key][0] += int(c[11])
-        out[key][1] += int(c[12])
-    return {k: (p, b) for k, (p, b) in out.items()}
-
-
-def test_packets_and_bytes_equal_the_independent_reader(mixed: Path) -> None:
-    truth = oracles.own_truth(mixed, icmp_type_in_dp=True)
-    mine = ours(mixed, idle_timeout=5, active_timeout=20)  # timeouts split flows, never change the sums
-    assert mine == truth
-
-
 @pytest.mark.skipif(bool(oracles.have("softflowd", "nfcapd", "nfdump")),
                     reason=str(oracles.have("softflowd", "nfcapd", "nfdump")))
 def test_packets_equal_softflowds(mixed: Path, tmp_path: Path) -> None:
@@ -51,7 +33,7 @@ def test_packets_equal_softflowds(mixed: Path, tmp_path: Path) -> None:
     equal softflowd's, and its bytes are ours plus the Ethernet padding of those frames (it counts frame
     length minus L2 header; we count IP length, NetFlow's octetDeltaCount). Keys it counts elsewhere or not
     at all (fragments, QinQ, ICMPv6 type in dp) are oracles.softflowd_differences'; test_oracles checks it."""
-    mine = ours(mixed)
+    mine = meter_per_key(mixed)
     records = oracles.softflowd_pipeline(mixed, tmp_path, flows_hint=len(mine))
     assert records.lost == 0
     theirs = oracles.per_key(records)

@@ -1,14 +1,12 @@
 """One project can neither learn about another's captures nor crowd them out: ids are per project, limits and
-quota are per project (and device-wide), and messages speak of the caller's own project only."""
+quota are per project (and device-wide), and messages speak of the caller's own project only. (The disk quota
+with real traffic: tests/system/test_project_disk_quota.py; the engine's quota paths: test_engine_limits.py.)"""
 
 from __future__ import annotations
 
 import time
 
-import pytest
-
-from ..support.apicalls import headers, wait_state
-from ..support.netns import B_IP
+from ..support.apicalls import headers
 
 LATER = int(time.time()) + 3600
 
@@ -59,29 +57,3 @@ def test_a_projects_own_limit_overrides_the_default(make_client) -> None:
     client = make_client(project_max_concurrent_captures=1, extra_toml="[projects.bob]\nmax_concurrent_captures = 3")
     assert [schedule(client, "tok-bob").status_code for _ in range(4)] == [200, 200, 200, 429]
     assert [schedule(client, "tok-alice").status_code for _ in range(2)] == [200, 429]
-
-
-@pytest.mark.root
-def test_one_projects_data_cannot_truncate_anothers_capture(make_client, lan) -> None:
-    client = make_client(points={"a": lan.ha}, disk_quota_mb=100, project_disk_quota_mb=0.5)
-    now = time.time()
-    hog = client.get("/capture/ethernet", headers=headers("tok-alice"),
-                     params={"start": now, "stop": now + 5, "observationpt": "a"}).json()["id"]
-    quiet = client.get("/capture/ethernet", headers=headers("tok-bob"),
-                       params={"start": now, "stop": now + 5, "observationpt": "a", "filter": "udp"}).json()["id"]
-    wait_state(client, hog, ("running",), token="tok-alice")
-    wait_state(client, quiet, ("running",), token="tok-bob")
-    server = lan.spawn(lan.ns_b, "tcpserve", 6000, 10)
-    lan.run(lan.ns_a, "tcp", B_IP, 6000, 4_000_000)  # alice's capture passes her quota; bob's filter takes no TCP
-    server.communicate(timeout=30)
-    lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 100)
-    hogged = wait_state(client, hog, ("complete", "truncated", "failed"), token="tok-alice")
-    kept = wait_state(client, quiet, ("complete", "truncated", "failed"), token="tok-bob")
-    assert hogged["state"] == "truncated" and "your project's disk quota of 0.5 MB" in hogged["reason"]
-    assert kept["state"] == "complete" and kept["reason"] == "" and kept["packets"] >= 20
-    r = client.get("/capture/ethernet", headers=headers("tok-alice"),
-                   params={"start": time.time(), "stop": time.time() + 5, "observationpt": "a"})
-    assert r.status_code == 507 and "your project's disk quota" in r.json()["msg"]
-    r = client.get("/capture/ethernet", headers=headers("tok-bob"),
-                   params={"start": time.time() + 60, "stop": time.time() + 65, "observationpt": "a"})
-    assert r.status_code == 200  # bob still has room
