@@ -22,5 +22,6 @@ if [ "$rc" != 0 ] || [ "$#" != 0 ]; then  # a selection of tests (./test.sh -k â
     exit "$rc"
 fi
 echo ">> the C extension under ASan and UBSan"
-scripts/sanitized.sh "$VENV/bin/python" tests/test_flowmeter.py tests/test_meter_oracles.py tests/test_oracles.py \
-    tests/test_pcapfile.py tests/test_packetcsv.py
+scripts/sanitized.sh "$VENV/bin/python" tests/unit/test_flowmeter.py tests/unit/test_meter_reader.py \
+    tests/system/test_meter_oracles.py tests/unit/test_pcapgen.py tests/system/test_oracles.py tests/unit/test_pcapfile.py \
+    tests/system/test_pcap_read_by_tcpdump.py tests/unit/test_packetcsv.py

@@ -2,7 +2,7 @@
 device idle and while it captures, through a real daemon (`python -m opentap serve`, as root).
 
     ns A (a0 198.18.0.1) --veth-- HA --+
-                                       bridge BR        tests/netns.py's Lan, prefix otal<pid>
+                                       bridge BR        tests/support/netns.py's Lan, prefix otal<pid>
     ns B (b0 198.18.0.2) --veth-- HB --+                observation points a = HA, b = HB
 
 Open loop: call i is sent at t0 + i / rate whether or not earlier ones were answered, and its latency counts
@@ -17,7 +17,7 @@ before (engine ticks, flow meter), scaled to the run's length.
    --rate for --endpoint-seconds, device idle.
 2. GET /capabilities at --rate for --seconds, idle: new connection, then keep-alive.
 3. The same while 4 captures run (ethernet and netflow on each of HA and HB) and A sends --pps 64-byte UDP
-   datagrams to B (tests/traffic.py: bounded, 198.18.0.0/15) on the same CPUs; and --serial calls one after
+   datagrams to B (tests/support/traffic.py: bounded, 198.18.0.0/15) on the same CPUs; and --serial calls one after
    another (new connection each): the latency of a call that does not queue.
 Goals (the issue's): under 1 ms of daemon CPU per call, p99 under 50 ms with 4 captures running.
 Everything made (namespaces, links, daemon, traffic, temp dir) is removed on exit.
@@ -37,7 +37,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable
 from contextlib import ExitStack, suppress
 from pathlib import Path
@@ -47,11 +46,10 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")  # tests.conftest's import
 
-from tests.conftest import headers  # noqa: E402 - the test tooling lives beside the benchmark
-from tests.daemon import Daemon, running  # noqa: E402
-from tests.netns import B_IP, Lan  # noqa: E402
+from tests.support.apicalls import headers  # noqa: E402 - the test tooling lives beside the benchmark
+from tests.support.daemon import Daemon, running  # noqa: E402
+from tests.support.netns import B_IP, Lan  # noqa: E402
 
 PREFIX = f"otal{os.getpid() % 10000}"  # interface names stay within 15 characters
 TOKEN = headers()["X-Auth-Token"]  # the tests' admin token: admins see every capture and every interface

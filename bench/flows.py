@@ -1,11 +1,11 @@
 """Flow metering benchmark: OpenTap's meter vs softflowd -> nfcapd -> nfdump on the same pcap, in the same run.
 
-The pcap is deterministic and realistic (tests/pcapgen.py: TCP sessions, DNS, RTP-like UDP streams, ICMP, IPv6,
+The pcap is deterministic and realistic (tests/support/pcapgen.py: TCP sessions, DNS, RTP-like UDP streams, ICMP, IPv6,
 802.1Q and QinQ, fragments, ARP, long and idle flows). Both sides go from the pcap file to nfdump-format CSV:
 
 - ours: `opentap flows FILE -o OUT.csv` (the device's code, as a fresh process: interpreter start included);
 - the original device's pipeline: `softflowd -r FILE -v 9` exporting to `nfcapd` over 127.0.0.1 UDP, then
-  `nfdump -o csv` (tests/oracles.py runs it); its time is softflowd + nfcapd draining + nfdump.
+  `nfdump -o csv` (tests/support/oracles.py runs it); its time is softflowd + nfcapd draining + nfdump.
 
 Printed per side: packets/s, the ratio ours/pipeline, peak RSS of each process (bench/peak_rss.py), records lost
 (pipeline: what softflowd says it exported minus what nfdump shows; ours: metered records minus CSV rows) and
@@ -31,8 +31,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests import oracles  # noqa: E402 - the test tooling lives beside the benchmark, not in the package
-from tests.pcapgen import generate  # noqa: E402
+from tests.support import oracles  # noqa: E402 - the test tooling lives beside the benchmark, not in the package
+from tests.support.pcapgen import generate  # noqa: E402
 
 
 class PeakRss:

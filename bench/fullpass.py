@@ -28,15 +28,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")  # tests.conftest's import
+warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")  # its import below
 
 from fastapi.testclient import TestClient  # noqa: E402
 
 from opentap import config  # noqa: E402
 from opentap.api.app import create_app  # noqa: E402
 from opentap.datapath.base import Mirror  # noqa: E402
-from tests.conftest import headers, write_config  # noqa: E402 - the test tooling lives beside the benchmark
-from tests.netns import ip  # noqa: E402
+from tests.support.apicalls import headers  # noqa: E402 - the test tooling lives beside the benchmark
+from tests.support.configs import write_config  # noqa: E402
+from tests.support.netns import ip  # noqa: E402
 
 PREFIX = f"otbf{os.getpid() % 10000}"  # interface names stay within 15 characters
 

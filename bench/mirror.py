@@ -2,7 +2,7 @@
 tap flows turn ACTIVE, all through a real daemon (`python -m opentap serve`, as root: CAP_NET_ADMIN).
 
     ns A (a0 198.18.0.1) --veth-- HA --+
-                                       bridge BR        tests/netns.py's Lan, prefix otbm<pid>
+                                       bridge BR        tests/support/netns.py's Lan, prefix otbm<pid>
     ns B (b0 198.18.0.2) --veth-- HB --+
     ns M (m0, no address) --veth-- HM   <- the tap service's port; a BOTH tap flow from HA's port copies here
 
@@ -40,7 +40,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -50,12 +49,11 @@ import httpx
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")  # tests.conftest's import
 
-from tests.conftest import headers  # noqa: E402 - the test tooling lives beside the benchmark
-from tests.daemon import running  # noqa: E402
-from tests.mirrorlab import monitoring  # noqa: E402
-from tests.netns import B_IP, Lan, counters, ip, sysctl  # noqa: E402
+from tests.support.apicalls import headers  # noqa: E402 - the test tooling lives beside the benchmark
+from tests.support.daemon import running  # noqa: E402
+from tests.support.mirrorlab import monitoring  # noqa: E402
+from tests.support.netns import B_IP, Lan, counters, ip, sysctl  # noqa: E402
 
 PREFIX = f"otbm{os.getpid() % 10000}"  # "ot<digits>" is the tests'; interface names stay within 15 characters
 IPERF_PORT = 5201  # inside namespace B only

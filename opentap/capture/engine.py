@@ -20,7 +20,7 @@ import queue
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from opentap.capture import children, limits, manifest, recovery, retention, sto
 from opentap.capture.errors import RequestError
 from opentap.capture.plan import Plan
 from opentap.capture.registry import REGISTRY
-from opentap.capture.types import Driver, DriverContext
+from opentap.capture.types import CaptureType, Driver, DriverContext
 from opentap.config import Config
 from opentap.db.models import Capture, find
 
@@ -60,8 +60,9 @@ def io_failure(e: BaseException) -> tuple[str, str]:
 
 
 class CaptureEngine:
-    def __init__(self, cfg: Config, sessions: sessionmaker) -> None:
+    def __init__(self, cfg: Config, sessions: sessionmaker, registry: Mapping[str, CaptureType] = REGISTRY) -> None:
         self.cfg, self.sessions = cfg, sessions
+        self.registry = registry  # the capture types by name: the device's, or a test's in-memory one
         self.active: dict[Key, Driver] = {}
         self._commands: queue.Queue[tuple[Callable[[Session], Any], concurrent.futures.Future]] = queue.Queue()
         self._wake = threading.Event()
@@ -152,7 +153,7 @@ class CaptureEngine:
             self._finish(s, cap, "truncated", f"disk full at {fmt_time(time.time())}")
             return
         driver.tick()
-        if cap.stop + REGISTRY[cap.type].stop_grace <= time.time():
+        if cap.stop + self.registry[cap.type].stop_grace <= time.time():
             self._finish(s, cap, "complete")
         elif not driver.alive():
             self._finish(s, cap, "failed", driver.failure())
@@ -176,7 +177,7 @@ class CaptureEngine:
         for p, cid in self.active:
             cap = find(s, p, cid)
             if cap is not None:
-                times.append(cap.stop + REGISTRY[cap.type].stop_grace)
+                times.append(cap.stop + self.registry[cap.type].stop_grace)
         due = [t - now for t in times if t is not None]
         return max(0.0, min([MAX_SLEEP, *due]))
 
@@ -197,7 +198,7 @@ class CaptureEngine:
         return directory
 
     def _launch(self, s: Session, cap: Capture) -> None:
-        ctype = REGISTRY[cap.type]
+        ctype = self.registry[cap.type]
         cap.segments += 1
         directory = self._make_dir(cap)
         ctx = DriverContext(directory, cap.interface, cap.segments, dict(cap.options), self.cfg.capture_buffer_kib,
@@ -242,7 +243,7 @@ class CaptureEngine:
     def _set_final(self, s: Session, cap: Capture, state: str, reason: str = "",
                    problems: Iterable[str] = ()) -> None:
         directory = self.directory(cap)
-        ctype = REGISTRY[cap.type]
+        ctype = self.registry[cap.type]
         reasons = [reason, *problems]
         if directory.is_dir():
             try:
@@ -369,7 +370,7 @@ class CaptureEngine:
             cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
                                            f"{fmt_time(now)}: no data for that gap")
             if directory.is_dir():
-                REGISTRY[cap.type].finalize(directory)
+                self.registry[cap.type].finalize(directory)
             self._launch(s, cap)
         else:
             self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "

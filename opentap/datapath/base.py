@@ -49,6 +49,13 @@ class MirrorDriver(Protocol):
     def expected(self, mirror: Mirror) -> Hashable:
         """How `installed` describes a mirror's rules once they are in place."""
 
+    def interfaces(self) -> set[str]:
+        """The interfaces there are now, in one read: a full pass surveys each, and a mirror whose source or
+        target is not among them is in ERROR."""
+
+    def is_up(self, ifname: str) -> bool:
+        """Whether the interface exists and is administratively up (a tap service on it is ACTIVE only then)."""
+
 
 def vlan_pairs(text: str) -> list[tuple[int, int]]:
     """The (low, high) ids of a VLAN filter's parts, as written: "9,18-27" -> [(9, 9), (18, 27)]."""

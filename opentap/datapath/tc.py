@@ -19,6 +19,8 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterable
 
+from opentap import hostif
+
 from . import cbpf
 from .base import SLOTS, Mirror
 from .tcfilters import Filter, FilterSocket
@@ -128,6 +130,14 @@ class TcDriver:
 
     def installed(self, ifname: str, slot: int | None = None) -> Rules:
         return self.survey(ifname, slot)[0]
+
+    @staticmethod
+    def interfaces() -> set[str]:
+        return hostif.present()
+
+    @staticmethod
+    def is_up(ifname: str) -> bool:
+        return hostif.state(ifname)[1]
 
     def claim(self, mirror: Mirror) -> tuple[int, int]:
         """Install the mirror in place of what a previous version left for it: filters without a cookie at its

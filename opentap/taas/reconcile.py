@@ -21,10 +21,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session, sessionmaker
 
-from opentap import hostif
 from opentap.datapath.base import Mirror, MirrorDriver
 from opentap.datapath.linkwatch import LinkWatcher
-from opentap.taas.store import TABLES, interface_state
+from opentap.taas.store import TABLES
 
 log = logging.getLogger("opentap.datapath")
 
@@ -104,7 +103,7 @@ class Reconciler:
                 touched = {n for n, t in self._touched.items() if t >= dumped_at}
             wanted: set[tuple[str, int]] = set()
             unverified: list[tuple[Any, Mirror]] = []
-            present = hostif.present()  # the interfaces there are, in one read
+            present = self.driver.interfaces()  # the interfaces there are, in one read
             for flow in s.execute(sa.select(TABLES["tap_flows"])).all():
                 source = ports.get(flow.source_port)
                 service = services.get(flow.tap_service_id)
@@ -132,7 +131,7 @@ class Reconciler:
             self._verify(s, unverified)
             for service in services.values():
                 port = ports.get(service.port_id)
-                up = port is not None and interface_state(port.binding_profile["interface"])[1] == "ACTIVE"
+                up = port is not None and self.driver.is_up(port.binding_profile["interface"])
                 self._set_status(s, service, "ACTIVE" if up else "DOWN", table="tap_services")
         if full:
             self._ready.set()
@@ -144,7 +143,7 @@ class Reconciler:
         dumped_at = time.monotonic()
         installed: dict[tuple[str, int], Hashable] = {}
         unmarked: dict[tuple[str, int], Hashable] = {}
-        for ifname in hostif.present():
+        for ifname in self.driver.interfaces():
             ours, other = self.driver.survey(ifname)
             installed.update(ours)
             unmarked.update(other)
