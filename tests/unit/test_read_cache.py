@@ -30,19 +30,19 @@ def test_capabilities_follow_every_taas_write(make_client: Callable[..., TestCli
     assert names(api, ALICE) == {"lo"}  # read (and cached) before any tap service exists
     p = port(api)
     ts = service(api, p["id"], name="mon")
-    assert names(api, ALICE) == {"lo", "mon", ts["id"]}
+    assert names(api, ALICE) == {"lo", "mon"}  # a tap service is listed once, by its name
     assert names(api, BOB) == {"lo"}  # another project's cache entry
     assert api.put(f"{SERVICES}/{ts['id']}", headers=ALICE, json={"tap_service": {"name": "mon2"}}).status_code == 200
-    assert names(api, ALICE) == {"lo", "mon2", ts["id"]}
-    assert names(api, ADMIN) >= {"mon2", ts["id"]}
+    assert names(api, ALICE) == {"lo", "mon2"}
+    assert names(api, ADMIN) >= {"mon2"}
     bulk = [{"port_id": p["id"], "name": "half"}, {"port_id": str(uuid.uuid4())}]  # the first is rolled back
     r = api.post(SERVICES, headers=ALICE, json={"tap_services": bulk})
     assert r.status_code == 404, r.text
-    assert names(api, ALICE) == {"lo", "mon2", ts["id"]}
+    assert names(api, ALICE) == {"lo", "mon2"}
     assert api.delete(f"{SERVICES}/{ts['id']}", headers=ALICE).status_code == 204
     assert names(api, ALICE) == {"lo"}
     ts2 = service(api, port(api)["id"], name="again")
-    assert names(api, ALICE) == {"lo", "again", ts2["id"]}
+    assert names(api, ALICE) == {"lo", "again"}
     assert api.delete(f"{PORTS}/{ts2['port_id']}", headers=ADMIN).status_code == 204  # takes its tap service
     assert names(api, ALICE) == {"lo"}
 
