@@ -58,7 +58,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         raise
     datapath = _datapath(sessions, cfg)
     dev = DeviceState(cfg, sessions, CaptureEngine(cfg, sessions),
-                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None), datapath)
+                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.device_name), datapath)
     health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
