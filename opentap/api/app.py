@@ -24,7 +24,7 @@ from opentap.identity import device_id
 from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve
+from . import boundary, capabilities, captures, errors, keystone, neutron, openapi, quotas, requestid, retrieve
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
@@ -83,6 +83,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     app.state.device = dev
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
+    app.add_middleware(requestid.RequestId)  # outside Boundary: its rejections get a request id too
 
     # first of all routes: matching walks them in order, and monitors poll this one most
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
@@ -97,7 +98,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas):
+    for module in (capabilities, captures, retrieve, neutron, quotas, keystone):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 
