@@ -28,6 +28,7 @@ from . import boundary, capabilities, captures, errors, keystone, neutron, opena
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
+QDISC_LEDGER = "clsact-made.json"  # the clsact qdiscs the datapath created, which it removes once empty
 
 
 def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
@@ -36,7 +37,7 @@ def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
     if not has_net_admin():
         log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
         return None
-    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir)))
+    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir), ledger=cfg.data_dir / QDISC_LEDGER))
 
 
 def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
