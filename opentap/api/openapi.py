@@ -1,10 +1,11 @@
 """The OpenAPI document, describing the API as it behaves: FastAPI's document of the routes, completed here
 with what FastAPI cannot see — the X-Auth-Token security scheme, every error status each operation can answer
-with its body (OpenTap's {"status", "msg"} or Neutron's {"NeutronError": ...}), the exact limits of every
-parameter and body (schemas.py, taas/apidoc.py), and no 422, which the API never sends (validation errors are
-400s). Every operation needs an entry in ops(): an unknown one stops the document from being built, so a new
-route cannot be served undescribed (tests/test_openapi.py builds it). Built from the routes and these tables,
-never from what a handler returns, so it holds when a route answers with a Response object."""
+with its body (OpenTap's {"status", "msg"}, Neutron's {"NeutronError": ...} or, for the tenants the clients
+resolve --project with, Keystone's {"error": ...}), the exact limits of every parameter and body (schemas.py,
+taas/apidoc.py), and no 422, which the API never sends (validation errors are 400s). Every operation needs an
+entry in ops(): an unknown one stops the document from being built, so a new route cannot be served
+undescribed (tests/test_openapi.py builds it). Built from the routes and these tables, never from what a handler
+returns, so it holds when a route answers with a Response object."""
 
 from __future__ import annotations
 
