@@ -52,11 +52,13 @@ class QdiscLedger:
                 self._save()
 
     def _save(self) -> None:
-        """Whole or not at all (a temporary file renamed over the old one). Not fsynced: a lost entry only
-        leaves an empty qdisc behind, as before this ledger existed."""
+        """Whole or not at all (a temporary file renamed over the old one). Not fsynced, and a failed write
+        (a full disk) is let go: a lost entry only leaves an empty qdisc behind, as before this ledger existed,
+        which is no reason to refuse a mirror."""
         if self.path is None:
             return
         self._made = {i: n for i, n in self._made.items() if _name(i) == n}
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps({str(i): n for i, n in sorted(self._made.items())}) + "\n")
-        os.replace(tmp, self.path)
+        with contextlib.suppress(OSError):
+            tmp.write_text(json.dumps({str(i): n for i, n in sorted(self._made.items())}) + "\n")
+            os.replace(tmp, self.path)

@@ -83,10 +83,11 @@ class TcDriver:
         source, target = self._index(mirror.source), self._index(mirror.target)
         try:
             self.filters.add_clsact(source)
-            self.qdiscs.made(source, mirror.source)
         except OSError as e:
             if e.errno != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
                 raise
+        else:
+            self.qdiscs.made(source, mirror.source)
         self._remove(source, mirror.slot)  # idempotent, and a changed target replaces the old rule
         ops = cbpf.program(mirror.vlan_filter)
         for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
