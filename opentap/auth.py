@@ -104,6 +104,16 @@ def authenticate_local(cfg: Config, peer: Peer, key_name: str | None, token: str
     return authenticate(cfg, token)
 
 
+def config_projects(cfg: Config) -> set[str]:
+    """The projects the config's tokens and SSH keys act for (and, without authentication, the one everybody is
+    in), as the file says now."""
+    fresh = _fresh(cfg)
+    found = {t.project for t in fresh.tokens} | {k.project for k in fresh.ssh_keys.values()}
+    if cfg.auth == "none":
+        found.add(NO_AUTH_PROJECT)
+    return found
+
+
 def authenticate(cfg: Config, token: str | None) -> Principal | None:
     """The principal for a token, or None. With auth = "none" everyone is the admin of one project."""
     if cfg.auth == "none":

@@ -24,10 +24,11 @@ from opentap.identity import device_id
 from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, neutron, openapi, quotas, retrieve
+from . import boundary, capabilities, captures, errors, keystone, neutron, openapi, quotas, requestid, retrieve
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
+QDISC_LEDGER = "clsact-made.json"  # the clsact qdiscs the datapath created, which it removes once empty
 
 
 def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
@@ -36,7 +37,7 @@ def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
     if not has_net_admin():
         log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
         return None
-    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir)))
+    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir), ledger=cfg.data_dir / QDISC_LEDGER))
 
 
 def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
@@ -58,7 +59,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         raise
     datapath = _datapath(sessions, cfg)
     dev = DeviceState(cfg, sessions, CaptureEngine(cfg, sessions),
-                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None), datapath)
+                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.device_name), datapath)
     health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
@@ -83,6 +84,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     app.state.device = dev
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
+    app.add_middleware(requestid.RequestId)  # outside Boundary: its rejections get a request id too
 
     # first of all routes: matching walks them in order, and monitors poll this one most
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
@@ -97,7 +99,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas):
+    for module in (capabilities, captures, retrieve, neutron, quotas, keystone):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 

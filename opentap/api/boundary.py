@@ -25,7 +25,7 @@ from fastapi.responses import JSONResponse
 
 from opentap.taas.errors import NeutronError, bad_request
 
-from .errors import error_response
+from .errors import error_response, is_keystone, keystone_response
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -122,6 +122,8 @@ def check_query(scope: Scope) -> None:
 
 
 def rejection(scope: Scope, bad: BadBody) -> JSONResponse:
+    if is_keystone(scope.get("path", "")):
+        return keystone_response(bad.status, bad.msg)
     if not scope.get("path", "").startswith(NEUTRON_PREFIX):
         return error_response(bad.status, bad.msg)
     err = (NeutronError(413, "HTTPRequestEntityTooLarge", "Request is too large.") if bad.status == 413

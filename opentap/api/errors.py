@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from http import HTTPStatus
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -12,6 +13,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from opentap.capture.errors import RequestError
 from opentap.taas.errors import NeutronError, bad_request, method_not_allowed
+
+from .requestid import request_id
 
 log = logging.getLogger("opentap.api")
 
@@ -23,6 +26,20 @@ class ApiError(RequestError):
 def error_response(status: int, msg: str) -> JSONResponse:
     headers = {"WWW-Authenticate": 'Token realm="opentap", header="X-Auth-Token"'} if status == 401 else None
     return JSONResponse({"status": "error", "msg": msg}, status_code=status, headers=headers)
+
+
+KEYSTONE_PREFIX = "/v2.0/tenants"  # Keystone's tenants, served beside Neutron's API for its clients (keystone.py)
+KEYSTONE_WORDS = {404: "The resource could not be found.", 405: "The method is not allowed for the requested URL."}
+
+
+def is_keystone(path: str) -> bool:
+    return path == KEYSTONE_PREFIX or path.startswith(KEYSTONE_PREFIX + "/")
+
+
+def keystone_response(status: int, message: str) -> JSONResponse:
+    """Keystone's error body, which its clients parse: {"error": {"code", "title", "message"}}."""
+    return JSONResponse({"error": {"code": status, "title": HTTPStatus(status).phrase, "message": message}},
+                        status_code=status)
 
 
 def _allowed(req: Request, fallback: str) -> str:
@@ -46,6 +63,8 @@ def install(app: FastAPI) -> None:
         for err in exc.errors():
             where = ".".join(str(x) for x in err.get("loc", ()) if x not in ("query", "body", "path"))
             parts.append(f"{where or 'request'}: {err.get('msg', 'invalid')}")
+        if is_keystone(req.url.path):
+            return keystone_response(400, "; ".join(parts) or "Invalid request")
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err400 = bad_request("; ".join(parts) or "Invalid request")
             return JSONResponse(err400.body(), status_code=400)
@@ -60,6 +79,10 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers or {})
         if exc.status_code == 405:  # RFC 9110: list every method of the path, not only the first route's
             headers["Allow"] = _allowed(req, headers.get("Allow", ""))
+        if is_keystone(req.url.path):
+            response = keystone_response(exc.status_code, KEYSTONE_WORDS.get(exc.status_code, str(exc.detail)))
+            response.headers.update(headers)
+            return response
         if req.url.path.startswith("/v2.0"):  # Neutron's clients parse Neutron's bodies
             err = method_not_allowed() if exc.status_code == 405 else NeutronError(
                 exc.status_code, "HTTPNotFound" if exc.status_code == 404 else "HTTPError", str(exc.detail))
@@ -70,5 +93,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", req.method, req.url.path)
-        return error_response(500, "internal error in the OpenTap device; see its log")
+        # Starlette sends this answer from outside every middleware: the request id is added here
+        rid = request_id(req.scope)
+        log.exception("unhandled error on %s %s [%s]", req.method, req.url.path, rid)
+        response = error_response(500, f"internal error in the OpenTap device; see its log ({rid})")
+        response.headers["X-Openstack-Request-Id"] = rid
+        return response

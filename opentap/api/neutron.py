@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
-from opentap.taas import errors, policy, query, quota, validate
+from opentap.taas import errors, policy, query, quota, revision, validate
 from opentap.taas.attributes import RESOURCES, Resource
 from opentap.taas.store import render
 
@@ -72,11 +72,18 @@ def _poke(dev: DeviceState) -> None:
         dev.datapath.poke()
 
 
+def _if_match(request: Request) -> int | None:
+    """The revision an If-Match header asks for (None: none). Read on every call, as Neutron does, so that a
+    malformed one is a 400 even where it would not matter; only writes enforce it (taas/revision.py)."""
+    return revision.constraint(request.headers.get("if-match"))
+
+
 def _routes(res: Resource) -> None:
     @router.get(res.path, summary=f"List {res.collection}", name=f"list_{res.collection}")
     async def list_objects(request: Request, dev: DeviceState = Depends(device),
                            who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
+        _if_match(request)
         params = list(request.query_params.multi_items())
         grouped: dict[str, list[str]] = {}
         for k, v in params:
@@ -95,11 +102,12 @@ def _routes(res: Resource) -> None:
     async def create(request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "create", who)
+        wanted = _if_match(request)
         items, bulk = validate.for_create(res, await _body(request), who)
 
         def work(s: Session) -> list[dict[str, Any]]:
             quota.enforce(s, res, items, dev.cfg.taas_quota)  # before any insert: all of a bulk create or none
-            return [dev.taas.create(s, res, i, who) for i in items]
+            return [dev.taas.create(s, res, i, who, wanted) for i in items]
 
         made = await run_in_threadpool(_run_locked, dev, work)
         _poke(dev)
@@ -109,6 +117,7 @@ def _routes(res: Resource) -> None:
     async def show(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                    who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
+        _if_match(request)
         obj = await run_in_threadpool(_run, dev, lambda s: render(res, dev.taas.row(s, res, obj_id, who)))
         fields = request.query_params.getlist("fields")
         return JSONResponse({res.member: query.selected([obj], fields)[0]})
@@ -116,12 +125,12 @@ def _routes(res: Resource) -> None:
     @router.put(res.path + "/{obj_id}", summary=f"Update a {res.member}", name=f"update_{res.member}")
     async def update(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> JSONResponse:
-        body = await _body(request)
+        body, wanted = await _body(request), _if_match(request)
 
         def work(s: Session) -> dict[str, Any]:
             dev.taas.row(s, res, obj_id, who)  # another project's object: 404 before any 403
             policy.authorize(res, "update", who)
-            return dev.taas.update(s, res, obj_id, validate.for_update(res, body), who)
+            return dev.taas.update(s, res, obj_id, validate.for_update(res, body), who, wanted)
 
         obj = await run_in_threadpool(_run, dev, work)
         _poke(dev)
@@ -131,10 +140,12 @@ def _routes(res: Resource) -> None:
                    name=f"delete_{res.member}")
     async def delete(obj_id: str, request: Request, dev: DeviceState = Depends(device),
                      who: Principal = Depends(principal)) -> Response:
+        wanted = _if_match(request)
+
         def work(s: Session) -> None:
             dev.taas.row(s, res, obj_id, who)  # another project's object: 404 before any 403
             policy.authorize(res, "delete", who)
-            dev.taas.delete(s, res, obj_id)
+            dev.taas.delete(s, res, obj_id, wanted)
 
         await run_in_threadpool(_run, dev, work)
         if dev.datapath:  # a tap flow is PENDING_DELETE until its rules are gone: go now

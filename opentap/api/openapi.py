@@ -1,10 +1,11 @@
 """The OpenAPI document, describing the API as it behaves: FastAPI's document of the routes, completed here
 with what FastAPI cannot see — the X-Auth-Token security scheme, every error status each operation can answer
-with its body (OpenTap's {"status", "msg"} or Neutron's {"NeutronError": ...}), the exact limits of every
-parameter and body (schemas.py, taas/apidoc.py), and no 422, which the API never sends (validation errors are
-400s). Every operation needs an entry in ops(): an unknown one stops the document from being built, so a new
-route cannot be served undescribed (tests/test_openapi.py builds it). Built from the routes and these tables,
-never from what a handler returns, so it holds when a route answers with a Response object."""
+with its body (OpenTap's {"status", "msg"}, Neutron's {"NeutronError": ...} or, for the tenants the clients
+resolve --project with, Keystone's {"error": ...}), the exact limits of every parameter and body (schemas.py,
+taas/apidoc.py), and no 422, which the API never sends (validation errors are 400s). Every operation needs an
+entry in ops(): an unknown one stops the document from being built, so a new route cannot be served
+undescribed (tests/test_openapi.py builds it). Built from the routes and these tables, never from what a handler
+returns, so it holds when a route answers with a Response object."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from opentap.taas.attributes import RESOURCES
 
 from . import schemas
 from .boundary import MAX_BODY, MAX_DEPTH
+from .errors import KEYSTONE_PREFIX, is_keystone
 
 SCHEME = "token"
 PUBLIC = {"/healthz"}
@@ -34,6 +36,7 @@ ERRORS = {  # status -> what it means wherever it is listed; an operation's desc
     404: "no such object, or another project's",
     409: "conflict with the device's state",
     410: "the capture's data files are gone (removed or cut after it finished); the capture now says so",
+    412: "If-Match: revision_number=N, and the port is at another revision (nothing was changed)",
     413: f"the body is larger than {MAX_BODY} bytes",
     429: "the caller's project, or the device, already runs its maximum of concurrent captures in that window",
     503: "the database or the capture engine is not working",
@@ -122,6 +125,12 @@ def _opentap_ops() -> dict[tuple[str, str], Op]:
     }
 
 
+IF_MATCH = ("`If-Match: revision_number=N` makes the call conditional: a 412 when the port is at another revision. "
+            "A malformed or repeated revision_number tag is a 400 on every call of Neutron's resources.")
+NO_IF_MATCH = ("`If-Match: revision_number=N` is a 400, as Neutron answers it for resources without revisions "
+               "(\"Revision matching not supported for this resource\"), on creates too.")
+
+
 def _neutron_ops() -> dict[tuple[str, str], Op]:
     ops: dict[tuple[str, str], Op] = {}
     obj_id = [_param("obj_id", "path", PATH_TEXT)]
@@ -140,9 +149,13 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
                  "differ, or a VLAN range whose first id is above its last; a 404 for a port or tap service the "
                  "caller cannot see; a 409 OverQuota or when the device's ids for it are used up.")
         ops[("get", res.path + "/{obj_id}")] = Op({"200": member}, [400, 401, 404], obj_id + fields)
-        ops[("put", res.path + "/{obj_id}")] = Op({"200": member}, [400, 401, 403, 404, 413], obj_id,
-                                                  body=apidoc.update_body(res))
-        ops[("delete", res.path + "/{obj_id}")] = Op({"204": _json(None, "deleted")}, [400, 401, 403, 404], obj_id)
+        revised = "revision_number" in res.by_name
+        ops[("put", res.path + "/{obj_id}")] = Op(
+            {"200": member}, [400, 401, 403, 404, 413] + ([412] if revised else []), obj_id,
+            body=apidoc.update_body(res), note=IF_MATCH if revised else NO_IF_MATCH)
+        ops[("delete", res.path + "/{obj_id}")] = Op(
+            {"204": _json(None, "deleted")}, [400, 401, 403, 404] + ([412] if revised else []), obj_id,
+            note=IF_MATCH if revised else NO_IF_MATCH)
     extension = {"type": "object", "required": ["extension"], "properties": {"extension": apidoc.EXTENSION}}
     ops[("get", "/v2.0/extensions")] = Op({"200": _json({"type": "object", "required": ["extensions"], "properties": {
         "extensions": {"type": "array", "items": apidoc.EXTENSION}}}, "the extensions served")}, [400, 401])
@@ -166,6 +179,13 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
     ops[("delete", "/v2.0/quotas/{project_id}")] = Op(
         {"204": _json(None, "back to the defaults")}, [400, 401, 403, 404], project,
         note="A 404 when the project had no quota of its own (Neutron's TenantQuotaNotFound).")
+    seen = "Admins see every project this device knows (its tokens', SSH keys' and the owners of TaaS objects); " \
+           "anyone else only their own."
+    ops[("get", KEYSTONE_PREFIX)] = Op({"200": _json(_ref("TenantList"), "the projects the caller may see")},
+                                       [400, 401], note=seen)
+    ops[("get", KEYSTONE_PREFIX + "/{tenant_id}")] = Op(
+        {"200": _json(_ref("TenantOne"), "the project")}, [400, 401, 404],
+        [_param("tenant_id", "path", PATH_TEXT)], note=seen + " A 404 for another project or an unknown one.")
     return ops
 
 
@@ -174,7 +194,8 @@ def ops() -> dict[tuple[str, str], Op]:
 
 
 def _complete(path: str, method: str, op: dict[str, Any], spec: Op) -> None:
-    error_body = "NeutronError" if path.startswith(NEUTRON_PREFIX) else "OpenTapError"
+    error_body = ("KeystoneError" if is_keystone(path) else "NeutronError" if path.startswith(NEUTRON_PREFIX)
+                  else "OpenTapError")
     named = {p["name"]: p for p in spec.params or []}
     kept = [p for p in op.get("parameters", []) if p["name"].lower() != "x-auth-token" and p["name"] not in named]
     params = kept + list(named.values())
@@ -235,7 +256,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     parts = doc.setdefault("components", {})
     generated = parts.get("schemas", {})
     kept = {k: v for k, v in generated.items() if k not in ("HTTPValidationError", "ValidationError", "CaptureBody")}
-    parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | {
+    parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | schemas.KEYSTONE | {
         "JsonValue": apidoc.JSON_VALUE} | {f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
     parts["securitySchemes"] = {SCHEME: {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token",

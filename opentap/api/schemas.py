@@ -113,6 +113,20 @@ NEUTRON_ERROR = {"type": "object", "required": ["NeutronError"], "additionalProp
                                     "detail": {"type": "string"}}}}}
 
 
+TENANT = {"type": "object", "required": ["id", "name", "description", "enabled"], "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
+    "enabled": {"type": "boolean"}}}
+KEYSTONE = {  # the Keystone v2.0 tenants the clients resolve --project with (api/keystone.py)
+    "TenantOne": {"type": "object", "required": ["tenant"], "properties": {"tenant": TENANT}},
+    "TenantList": {"type": "object", "required": ["tenants"], "properties": {
+        "tenants": {"type": "array", "items": TENANT}, "tenants_links": {"type": "array"}}},
+    "KeystoneError": {"type": "object", "required": ["error"], "additionalProperties": False, "properties": {
+        "error": {"type": "object", "required": ["code", "title", "message"], "additionalProperties": False,
+                  "properties": {"code": {"type": "integer"}, "title": {"type": "string"},
+                                 "message": {"type": "string"}}}}},
+}
+
+
 def capture_request(generated: dict[str, Any] | None) -> dict[str, Any]:
     """POST /captures' body: the model's own schema (FastAPI's), each field it has here stated exactly. A field
     added to the model and not here stays documented as the model says (tests/test_openapi.py asks for it here)."""

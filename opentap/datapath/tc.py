@@ -12,17 +12,25 @@ Ownership: a mirror's filters sit at priority PRIO_BASE + slot, and its mirred a
 no others, so another device on the host (its own cookie, maybe the same priorities: its filters then share the
 priority with ours, each with its own handle) and anyone's hand-made rules are left alone. The one exception is
 claim(): the mirrors a previous version made, before cookies, at a mirror's priority on its source and copying
-to its target are replaced by ours."""
+to its target are replaced by ours.
+
+The clsact qdisc is shared with anyone. It is removed with our last filter only when we created it (the ledger,
+qdiscs.py, remembers that: the kernel cannot tell) and no filter at all is left on either hook: a clsact that
+was there before us, or that holds anyone else's filters, stays. (One we made that still holds another's
+filters when our last one goes stays until a later remove() of ours on that interface finds it empty: only
+remove() looks, under the reconciler's lock, so that no install of ours races it.)"""
 
 from __future__ import annotations
 
 import socket
 from collections.abc import Iterable
+from pathlib import Path
 
 from opentap import hostif
 
 from . import cbpf
 from .base import SLOTS, Mirror
+from .qdiscs import QdiscLedger
 from .tcfilters import Filter, FilterSocket
 
 PRIO_BASE = 0xC000  # our priority range: 0xC000..0xFFFE
@@ -50,11 +58,14 @@ def _rule(filters: Iterable[tuple[str, str, int, bytes]]) -> Rule:
 
 
 class TcDriver:
-    def __init__(self, owner: bytes) -> None:
+    def __init__(self, owner: bytes, ledger: Path | None = None) -> None:
+        """ledger: the file that remembers, across restarts, the clsact qdiscs this driver created (None: only
+        while this object lives)."""
         if not 0 < len(owner) <= 16:
             raise ValueError("the owner is a tc cookie: 1 to 16 bytes")
         self.owner = owner
         self.filters = FilterSocket()  # one netlink socket per thread
+        self.qdiscs = QdiscLedger(ledger)
 
     def close(self) -> None:
         self.filters.close()
@@ -75,7 +86,9 @@ class TcDriver:
         except OSError as e:
             if e.errno != EEXIST:  # a clsact qdisc is already there (ours or anyone's): share it
                 raise
-        self.remove(mirror.source, mirror.slot)  # idempotent, and a changed target replaces the old rule
+        else:
+            self.qdiscs.made(source, mirror.source)
+        self._remove(source, mirror.slot)  # idempotent, and a changed target replaces the old rule
         ops = cbpf.program(mirror.vlan_filter)
         for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
             self.filters.add_mirror(source, HOOKS[hook], PRIO_BASE + mirror.slot, ETH_P_ALL, target, self.owner, ops)
@@ -85,11 +98,24 @@ class TcDriver:
         return _rule((hook, "bpf", target, ops) for hook in hooks_for(mirror.direction, mirror.host_side))
 
     def remove(self, source: str, slot: int) -> None:
-        """Our filters at the slot's priority go; anyone else's there stay."""
+        """Our filters at the slot's priority go; anyone else's there stay. Then the clsact qdisc, if we made it
+        and nothing is left on it."""
         try:
             index = self._index(source)
         except InterfaceMissing:
-            return  # the interface took its filters with it
+            return  # the interface took its filters (and its qdisc) with it
+        self._remove(index, slot)
+        # (a filter someone adds between this dump and the delete would go with the qdisc: netlink has no
+        # "delete if empty", and the window is one round trip)
+        if self.qdiscs.ours(index, source) and not any(self._dump(index, parent, None) for parent in HOOKS.values()):
+            try:
+                self.filters.delete_clsact(index)
+            except OSError as e:
+                if e.errno not in (ENOENT, EINVAL):  # gone already
+                    raise
+            self.qdiscs.forget(index)
+
+    def _remove(self, index: int, slot: int) -> None:
         for parent in HOOKS.values():
             for f in self._dump(index, parent, PRIO_BASE + slot):
                 if f.real and f.cookie == self.owner:  # a priority goes by itself with its last bpf filter

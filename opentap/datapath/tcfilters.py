@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from typing import NamedTuple
 
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-RTM_NEWQDISC, RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 36, 44, 45, 46
+RTM_NEWQDISC, RTM_DELQDISC, RTM_NEWTFILTER, RTM_DELTFILTER, RTM_GETTFILTER = 36, 37, 44, 45, 46
 NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_DUMP = 0x1, 0x4, 0x200, 0x400, 0x300
 NLM_F_CAPPED, NLM_F_ACK_TLVS = 0x100, 0x200  # on an error: request not echoed; extended ack attributes follow
 SOL_NETLINK, NETLINK_CAP_ACK, NETLINK_EXT_ACK, NLMSGERR_ATTR_MSG = 270, 10, 11, 1
@@ -145,6 +145,12 @@ class FilterSocket:
         """A clsact qdisc (OSError EEXIST: there is one already, ours or anyone's)."""
         body = TCMSG.pack(socket.AF_UNSPEC, ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0) + attr(TCA_KIND, b"clsact\0")
         self._request(RTM_NEWQDISC, NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL, body)
+
+    def delete_clsact(self, ifindex: int) -> None:
+        """Remove the interface's clsact qdisc, and with it every filter on its two hooks (OSError ENOENT or
+        EINVAL: there is none). The caller makes sure it is its own and empty (tc.py)."""
+        body = TCMSG.pack(socket.AF_UNSPEC, ifindex, CLSACT_HANDLE, TC_H_CLSACT, 0) + attr(TCA_KIND, b"clsact\0")
+        self._request(RTM_DELQDISC, NLM_F_ACK, body)
 
     def add_mirror(self, ifindex: int, parent: int, prio: int, protocol: int, target: int, cookie: bytes,
                    ops: bytes) -> None:

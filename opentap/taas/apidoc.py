@@ -41,6 +41,12 @@ def _output(res: Resource, name: str) -> dict[str, Any]:
         schema = {"type": "object"}
     elif name == "direction":
         schema = _input(attr.check)
+    elif attr.check is int:
+        schema = {"type": "integer"}
+    elif attr.check is list:
+        schema = {"type": "array", "items": {"type": "string"}}
+    elif attr.column == "time":
+        schema = {"type": "string", "format": "date-time", "description": "UTC, to the second"}
     else:
         schema = {"type": "string"}
     return {"anyOf": [schema, {"type": "null"}]} if name in NULLABLE else schema
@@ -104,16 +110,18 @@ def fields_parameter() -> dict[str, Any]:
 
 
 def list_parameters(res: Resource) -> list[dict[str, Any]]:
-    visible = [a.name for a in res.attrs if a.visible]
+    sortable = [a.name for a in res.attrs if a.visible and a.sortable]
     params = [fields_parameter()]
     for a in res.attrs:
         if a.visible and a.name not in PAGING:
             value = QUERY_BOOLEAN if a.check is boolean else TEXT
-            params.append(_query(a.name, value, f"only objects whose {a.name} is one of these"))
+            words = "has all of these" if a.check is list else "is one of these"
+            params.append(_query(a.name, value, f"only objects whose {a.name} {words}"))
     params += [
-        _query("sort_key", {"type": "string", "enum": visible}, "sort by these attributes, most significant first"),
+        _query("sort_key", {"type": "string", "enum": sortable}, "sort by these attributes, most significant first "
+               "(neutron-lib's sort keys only)"),
         _query("sort_dir", {"type": "string", "enum": ["asc", "desc"]},
-               "one per sort_key (as many as there are sort keys, or none: all ascending)"),
+               "one per sort_key, in the same order (Neutron requires as many as there are sort keys)"),
         _query("limit", {"type": "integer", "minimum": 0, "maximum": 10**MAX_DIGITS - 1},
                "page size (0: no limit); the answer links the next page", many=False),
         _query("marker", TEXT, "the id of the last object of the previous page (404 if there is none)", many=False),

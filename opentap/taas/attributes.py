@@ -121,6 +121,7 @@ class Attr:
     default: Any = REQUIRED
     visible: bool = True
     alias_of: str | None = None  # tenant_id is project_id under its old name
+    sortable: bool = False  # neutron-lib's is_sort_key: a list may be sorted by it (sort_key=)
 
     @property
     def column_name(self) -> str:
@@ -145,23 +146,33 @@ class Resource:
 
 
 COMMON = (
-    Attr("id", uuid_value, "uuid"),
-    Attr("project_id", string(255), "name", allow_post=True, default=None),  # None: the caller's
-    Attr("tenant_id", string(255), None, allow_post=True, default=None, alias_of="project_id"),
-    Attr("name", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("id", uuid_value, "uuid", sortable=True),
+    Attr("project_id", string(255), "name", allow_post=True, default=None, sortable=True),  # None: the caller's
+    Attr("tenant_id", string(255), None, allow_post=True, default=None, alias_of="project_id", sortable=True),
+    Attr("name", string(255), "name", allow_post=True, allow_put=True, default="", sortable=True),
     Attr("description", string(255), "name", allow_post=True, allow_put=True, default=""),
+)
+# Neutron's standard attributes, which ports have and TaaS resources do not: a revision bumped by every update
+# that changes the port (If-Match: revision_number=N compares it), creation and update times in UTC, and tags.
+# This device serves no tag API, so a port's tags are always the empty list.
+STANDARD = (
+    Attr("revision_number", int, "int"),
+    Attr("created_at", string(20), "time"),
+    Attr("updated_at", string(20), "time"),
+    Attr("tags", list, None),
 )
 
 PORTS = Resource("ports", "port", "/v2.0", ("PortNotFound", "Port {id} could not be found."), COMMON + (
-    Attr("mac_address", string(17), None),  # read from the interface
-    Attr("status", string(16), None),  # ACTIVE when the interface exists and is up, else DOWN
-    Attr("admin_state_up", boolean, "bool", allow_post=True, allow_put=True, default=True),
+    Attr("mac_address", string(17), None, sortable=True),  # read from the interface
+    Attr("status", string(16), None, sortable=True),  # ACTIVE when the interface exists and is up, else DOWN
+    Attr("admin_state_up", boolean, "bool", allow_post=True, allow_put=True, default=True, sortable=True),
     Attr("port_security_enabled", boolean, "bool", allow_post=True, allow_put=True, default=True),
-    Attr("device_id", string(255), "name", allow_post=True, allow_put=True, default=""),
-    Attr("device_owner", string(255), "name", allow_post=True, allow_put=True, default=""),
+    Attr("device_id", string(255), "name", allow_post=True, allow_put=True, default="", sortable=True),
+    Attr("device_owner", string(255), "name", allow_post=True, allow_put=True, default="", sortable=True),
+    # the host the interface is on: this device's name unless the creator says otherwise
     Attr("binding:host_id", string(255), "name", allow_post=True, allow_put=True, default=""),
     Attr("binding:profile", binding_profile, "json", allow_post=True, allow_put=True),
-))
+) + STANDARD)
 
 TAP_SERVICES = Resource(
     "tap_services", "tap_service", "/v2.0/taas", ("TapServiceNotFound", "Tap Service  {id} does not exist"),

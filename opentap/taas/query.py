@@ -33,22 +33,33 @@ def filtered(res: Resource, objs: list[dict[str, Any]], params: list[tuple[str, 
             except ValueError as e:
                 raise errors.invalid_input(key, str(e)) from None
         wanted.setdefault(key, set()).add(value)
-    return [o for o in objs if all(_comparable(o[k]) in vals for k, vals in wanted.items())]
+    return [o for o in objs if all(_matches(o[k], vals) for k, vals in wanted.items())]
+
+
+def _matches(value: Any, wanted: set[str]) -> bool:
+    """A scalar is one of the wanted values; a list (a port's tags) holds every one of them, as Neutron's
+    tags filter means."""
+    if isinstance(value, list):
+        return wanted <= {_comparable(v) for v in value}
+    return _comparable(value) in wanted
 
 
 def sorted_objs(res: Resource, objs: list[dict[str, Any]], keys: list[str], dirs: list[str]) -> list[dict[str, Any]]:
-    if len(dirs) > len(keys) or (keys and dirs and len(dirs) != len(keys)):
+    """Neutron's sorting, with its checks and words: as many sort_dir as sort_key (empty ones do not count),
+    and only the attributes neutron-lib marks as sort keys."""
+    keys, dirs = [k for k in keys if k], [d for d in dirs if d]
+    if len(keys) != len(dirs):
         raise errors.bad_request("The number of sort_keys and sort_dirs must be same")
-    for key in keys:
-        if key not in res.by_name or not res.by_name[key].visible:
-            raise errors.bad_request(f"{key} is invalid attribute for sort_key")
-    for d in dirs:
-        if d not in ("asc", "desc"):
-            raise errors.bad_request(f"{d} is invalid value for sort_dir")
+    unknown = [k for k in keys if k not in res.by_name or not res.by_name[k].sortable]
+    if unknown:
+        raise errors.bad_request(f"{unknown} is invalid attribute for sort_keys")
+    wrong = [d for d in dirs if d not in ("asc", "desc")]
+    if wrong:
+        raise errors.bad_request(f"{wrong} is invalid value for sort_dirs, valid value is 'asc' and 'desc'")
     if not keys:
         return objs  # in creation order
     out = list(objs)
-    order = list(zip(keys, dirs or ["asc"] * len(keys), strict=True)) + [("id", "asc")]  # id breaks ties
+    order = list(zip(keys, dirs, strict=True)) + [("id", "asc")]  # id breaks ties
     for key, direction in reversed(order):  # stable sorts, least significant key first
         out.sort(key=lambda o, k=key: (o[k] is not None, _sortable(o[k])), reverse=direction == "desc")
     return out

@@ -6,7 +6,6 @@ deletes the tap services on it and the tap flows from it, and deleting a tap ser
 
 from __future__ import annotations
 
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -21,21 +20,24 @@ from opentap.config import ObservationPoint
 from opentap.datapath.base import SLOTS
 from opentap.db.models import Base
 
-from . import errors
+from . import errors, revision
 from .attributes import PORTS, RESOURCES, TAP_FLOWS, TAP_SERVICES, Resource
 
 COLUMN_TYPES: dict[str, Callable[[], sa.types.TypeEngine]] = {
     "uuid": lambda: sa.String(36), "name": lambda: sa.String(255), "status": lambda: sa.String(16),
     "direction": lambda: sa.String(4), "vlan_filter": lambda: sa.String(1024), "bool": sa.Boolean,
-    "json": sa.JSON, "int": sa.Integer,
+    "json": sa.JSON, "int": sa.Integer, "time": sa.Float,  # time: UNIX seconds, shown as Neutron's UTC text
 }
+REQUIRED_COLUMNS = ("id", "created_at")
+REVISION_TRIES = 5  # a port update overtaken this many times by concurrent ones gives up (409)
 
 
 def _table(res: Resource) -> sa.Table:
-    columns = [sa.Column(a.column_name, COLUMN_TYPES[a.column](), primary_key=a.name == "id", nullable=a.name != "id")
-               for a in res.attrs if a.column is not None]
-    return sa.Table(res.collection, Base.metadata, *columns, sa.Column("created_at", sa.Float, nullable=False),
-                    sa.Index(f"ix_{res.collection}_project_id", "project_id"))
+    columns = [sa.Column(a.column_name, COLUMN_TYPES[a.column](), primary_key=a.name == "id",
+                         nullable=a.name not in REQUIRED_COLUMNS) for a in res.attrs if a.column is not None]
+    if "created_at" not in res.by_name:  # every row has its creation time; ports show it, the others sort by it
+        columns.append(sa.Column("created_at", sa.Float, nullable=False))
+    return sa.Table(res.collection, Base.metadata, *columns, sa.Index(f"ix_{res.collection}_project_id", "project_id"))
 
 
 TABLES = {res.collection: _table(res) for res in RESOURCES}
@@ -68,19 +70,33 @@ def observation_points(s: Session, who: Principal) -> dict[str, ObservationPoint
     return points
 
 
+def owners(s: Session) -> set[str]:
+    """The projects that own a port, a tap service or a tap flow."""
+    return {project for table in TABLES.values() for (project,) in s.execute(sa.select(table.c.project_id).distinct())}
+
+
+def timestamp(seconds: float) -> str:
+    """UNIX seconds as Neutron shows its times: UTC, to the second, 2024-05-01T12:00:00Z."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
 def render(res: Resource, row: Any) -> dict[str, Any]:
     """A row as clients see it: visible attributes only, tenant_id beside project_id."""
     data = {a.name: getattr(row, a.column_name) for a in res.attrs if a.column is not None and a.visible}
     data["tenant_id"] = data["project_id"]
     if res is PORTS:
         data["mac_address"], data["status"] = interface_state(data["binding:profile"]["interface"])
+        data["created_at"], data["updated_at"] = timestamp(row.created_at), timestamp(row.updated_at)
+        data["tags"] = []
     return {a.name: data[a.name] for a in res.attrs if a.visible}
 
 
 class TaasStore:
-    def __init__(self, tap_ids: tuple[int, int] = (1, 4094), pending_delete: bool = False) -> None:
+    def __init__(self, tap_ids: tuple[int, int] = (1, 4094), pending_delete: bool = False,
+                 host: str = "localhost") -> None:
         self.tap_ids = tap_ids
         self.pending_delete = pending_delete  # a datapath runs: a tap flow's row goes once its rules are gone
+        self.host = host  # a port's binding:host_id unless its creator names another: this device's name
 
     # --- reads -----------------------------------------------------------------------------------------------
     def rows(self, s: Session, res: Resource, who: Principal) -> list[Any]:
@@ -98,11 +114,15 @@ class TaasStore:
         return found
 
     # --- writes ----------------------------------------------------------------------------------------------
-    def create(self, s: Session, res: Resource, item: dict[str, Any], who: Principal) -> dict[str, Any]:
+    def create(self, s: Session, res: Resource, item: dict[str, Any], who: Principal,
+               wanted: int | None = None) -> dict[str, Any]:
+        """wanted: an If-Match revision (revision.py), which a create of a resource without revisions refuses."""
+        revision.enforce(res, wanted)
         values = {res.by_name[k].column_name: v for k, v in item.items()}
         values.update(id=str(uuid.uuid4()), created_at=time.time())
-        if res is PORTS and not values["binding_host_id"]:
-            values["binding_host_id"] = socket.gethostname()
+        if res is PORTS:
+            values.update(revision_number=1, updated_at=values["created_at"])
+            values["binding_host_id"] = values["binding_host_id"] or self.host
         elif res is TAP_SERVICES:
             self._own_port(s, item["port_id"], item["project_id"], who)
             values.update(status="DOWN", tap_id=self._free_number(s, TABLES["tap_services"].c.tap_id,
@@ -119,16 +139,32 @@ class TaasStore:
 
     # update and delete: the caller has already read the object with row() in this transaction (the API does,
     # so that another project's object is a 404 before any 403)
-    def update(self, s: Session, res: Resource, obj_id: str, changes: dict[str, Any],
-               who: Principal) -> dict[str, Any]:
-        if changes:
-            table = TABLES[res.collection]
-            values = {res.by_name[k].column_name: v for k, v in changes.items()}
-            s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
-        return render(res, self.row(s, res, obj_id, who))
+    def update(self, s: Session, res: Resource, obj_id: str, changes: dict[str, Any], who: Principal,
+               wanted: int | None = None) -> dict[str, Any]:
+        table = TABLES[res.collection]
+        values = {res.by_name[k].column_name: v for k, v in changes.items()}
+        if res is not PORTS:
+            revision.enforce(res, wanted)
+            if values:
+                s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
+            return render(res, self.row(s, res, obj_id, who))
+        for _ in range(REVISION_TRIES):
+            before = self.row(s, res, obj_id, who)
+            revision.enforce(res, wanted, before)
+            if all(getattr(before, k) == v for k, v in values.items()):  # as Neutron: no change, no new revision
+                return render(res, before)
+            # compare and swap: an update that another one overtook changes nothing here, and is tried again
+            bumped = {**values, "revision_number": before.revision_number + 1, "updated_at": time.time()}
+            done = s.execute(sa.update(table).where(table.c.id == obj_id, table.c.revision_number ==
+                                                    before.revision_number).values(**bumped))
+            if done.rowcount:
+                return render(res, self.row(s, res, obj_id, who))
+        raise errors.NeutronError(409, "Conflict", f"Port {obj_id} is being changed by other requests; try again")
 
-    def delete(self, s: Session, res: Resource, obj_id: str) -> None:
-        services, flows = TABLES["tap_services"], TABLES["tap_flows"]
+    def delete(self, s: Session, res: Resource, obj_id: str, wanted: int | None = None) -> None:
+        services, flows, table = TABLES["tap_services"], TABLES["tap_flows"], TABLES[res.collection]
+        if wanted is not None:
+            revision.enforce(res, wanted, s.execute(sa.select(table).where(table.c.id == obj_id)).first())
         if res is PORTS:
             on_port = [r.id for r in s.execute(sa.select(services.c.id).where(services.c.port_id == obj_id))]
             s.execute(sa.delete(flows).where(flows.c.tap_service_id.in_(on_port) | (flows.c.source_port == obj_id)))
@@ -138,7 +174,6 @@ class TaasStore:
         elif res is TAP_FLOWS and self.pending_delete:
             s.execute(sa.update(flows).where(flows.c.id == obj_id).values(status="PENDING_DELETE"))
             return
-        table = TABLES[res.collection]
         s.execute(sa.delete(table).where(table.c.id == obj_id))
 
     def _own_port(self, s: Session, port_id: str, project: str, who: Principal) -> None:

@@ -66,3 +66,18 @@ def test_quotas_on_postgresql(api: TestClient) -> None:
     assert over.status_code == 409 and over.json() == OVER_SERVICE
     assert api.get("/v2.0/quotas", headers=ADMIN).json()["quotas"][0]["tap_service"] == 1
     assert api.delete("/v2.0/quotas/alice", headers=ADMIN).status_code == 204
+
+
+def test_port_revisions_and_known_projects_on_postgresql(api: TestClient) -> None:
+    """The port update's compare and swap (its rowcount) and the owners' query behind /v2.0/tenants."""
+    port_id = alice_port(api)
+    url = f"/v2.0/ports/{port_id}"
+    r = api.put(url, headers={**ADMIN, "If-Match": "revision_number=1"}, json={"port": {"name": "pg"}})
+    assert r.status_code == 200 and r.json()["port"]["revision_number"] == 2
+    r = api.put(url, headers={**ADMIN, "If-Match": "revision_number=1"}, json={"port": {"name": "pg2"}})
+    assert r.status_code == 412, r.text
+    r = api.post("/v2.0/ports", headers=ADMIN, json={"port": {"project_id": "carol",
+                                                              "binding:profile": {"interface": "lo"}}})
+    assert r.status_code == 201
+    assert [t["id"] for t in api.get("/v2.0/tenants", headers=ADMIN).json()["tenants"]] == [
+        "admin", "alice", "bob", "carol"]

@@ -49,6 +49,9 @@ def test_tap_flows_through_the_api(make_client, lan: Lan, monitor: tuple[str, st
     assert api.delete(f"/v2.0/taas/tap_flows/{tf['id']}", headers=ALICE).status_code == 204
     assert api.get(f"/v2.0/taas/tap_flows/{tf['id']}", headers=ALICE).status_code == 404  # rules gone, then row
     assert mirrored(lan, ns, tmp_path) == {A_IP: 0, B_IP: 0}
+    # the device made A's clsact qdisc for that flow: with its last filter gone, the qdisc went too
+    assert "clsact" not in subprocess.run(["tc", "qdisc", "show", "dev", lan.ha], capture_output=True, text=True,
+                                          check=True).stdout
 
 
 def test_vlan_filter_with_tagged_traffic(make_client, lan: Lan, monitor: tuple[str, str], tmp_path: Path) -> None:  # noqa: ANN001

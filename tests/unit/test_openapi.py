@@ -6,8 +6,9 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from opentap.api import capabilities, captures, neutron, quotas, retrieve, schemas
+from opentap.api import capabilities, captures, keystone, neutron, quotas, retrieve, schemas
 from opentap.api.captures import CaptureBody
+from opentap.api.errors import is_keystone
 
 
 def test_every_operation_is_described(client: TestClient) -> None:
@@ -15,7 +16,7 @@ def test_every_operation_is_described(client: TestClient) -> None:
     assert doc["components"]["securitySchemes"] == {"token": {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": doc["components"]["securitySchemes"]
         ["token"]["description"]}}
-    routes = [r for m in (capabilities, captures, neutron, quotas, retrieve) for r in m.router.routes]
+    routes = [r for m in (capabilities, captures, neutron, quotas, retrieve, keystone) for r in m.router.routes]
     routes += [r for r in client.app.routes if isinstance(r, APIRoute)]  # /healthz
     served = {(m.lower(), r.path) for r in routes if r.include_in_schema for m in r.methods - {"HEAD"}}
     described = {(m, p) for p, item in doc["paths"].items() for m in item}
@@ -31,7 +32,8 @@ def test_every_operation_is_described(client: TestClient) -> None:
             assert op["security"] == [{"token": []}] and {"400", "401"} <= codes, (method, path)
             if method in ("post", "put"):
                 assert "413" in codes and "requestBody" in op, (method, path)
-            family = "NeutronError" if path.startswith("/v2.0") else "OpenTapError"
+            family = ("KeystoneError" if is_keystone(path) else "NeutronError" if path.startswith("/v2.0")
+                      else "OpenTapError")
             for code in codes - {"200", "201", "204", "401"}:
                 schema = op["responses"][code]["content"]["application/json"]["schema"]
                 assert schema == {"$ref": f"#/components/schemas/{family}"}, (method, path, code)

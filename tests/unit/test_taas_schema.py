@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 
-from opentap.db.session import make_engine, migrate
+from opentap.db.session import MIGRATIONS, make_engine, migrate
 from opentap.taas.quota import QUOTAS
 from opentap.taas.store import TABLES as RESOURCE_TABLES
 
@@ -36,3 +38,18 @@ def _table_of(diff: object) -> str | None:
         if isinstance(part, str) and part in TABLES:
             return part
     return None
+
+
+def test_ports_made_before_0008_get_a_revision_and_an_update_time(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0007")
+        conn.execute(sa.text("INSERT INTO ports (id, project_id, name, description, binding_profile, created_at) "
+                             "VALUES ('p1', 'alice', '', '', '{\"interface\": \"lo\"}', 1700000000.5)"))
+    migrate(engine)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT revision_number, updated_at FROM ports")).one()
+    assert tuple(row) == (1, 1700000000.5)
