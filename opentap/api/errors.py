@@ -29,11 +29,12 @@ def error_response(status: int, msg: str) -> JSONResponse:
 
 
 KEYSTONE_PREFIX = "/v2.0/tenants"  # Keystone's tenants, served beside Neutron's API for its clients (keystone.py)
+KEYSTONE_V3 = "/v3"  # and the v3 projects, for clients that resolve a project there
 KEYSTONE_WORDS = {404: "The resource could not be found.", 405: "The method is not allowed for the requested URL."}
 
 
 def is_keystone(path: str) -> bool:
-    return path == KEYSTONE_PREFIX or path.startswith(KEYSTONE_PREFIX + "/")
+    return any(path == p or path.startswith(p + "/") for p in (KEYSTONE_PREFIX, KEYSTONE_V3))
 
 
 def keystone_response(status: int, message: str) -> JSONResponse:

@@ -1,5 +1,7 @@
 """The part of Keystone's identity API that the OpenStack clients use to resolve `--project NAME_OR_ID`:
-GET /v2.0/tenants/{id} and GET /v2.0/tenants, read-only, shaped as Keystone's v2.0 tenants.
+GET /v2.0/tenants/{id} and GET /v2.0/tenants, read-only, shaped as Keystone's v2.0 tenants; and the same
+projects as v3 has them (GET /v3, /v3/projects?name=, /v3/projects/{id}), for a client configured with an
+identity v3 endpoint on this device.
 
 Why v2.0 and these two calls only: with the documented setup (the admin_token plugin and OS_ENDPOINT=<url>/v2.0)
 the client has no catalog, so its identity client gets the same endpoint as the network one, and keystoneauth
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
@@ -30,7 +32,7 @@ from opentap.auth import Principal, config_projects
 from opentap.taas.store import owners
 
 from .deps import DeviceState, device, principal
-from .errors import KEYSTONE_PREFIX, keystone_response
+from .errors import KEYSTONE_PREFIX, KEYSTONE_V3, keystone_response
 from .neutron import _run
 
 router = APIRouter(tags=["identity (Keystone v2.0 tenants)"])
@@ -63,3 +65,37 @@ async def show_tenant(tenant_id: str, dev: DeviceState = Depends(device),
     if await _visible(dev, who, tenant_id):
         return JSONResponse({"tenant": tenant(tenant_id)})
     return keystone_response(404, f"Could not find project: {tenant_id}.")
+
+
+def project(name: str, base: str) -> dict[str, Any]:
+    """A project as Keystone v3 shows one (in the default domain; a project's id is its name here)."""
+    return {"id": name, "name": name, "domain_id": "default", "parent_id": "default", "description": "",
+            "enabled": True, "is_domain": False, "tags": [], "options": {},
+            "links": {"self": f"{base}{KEYSTONE_V3}/projects/{name}"}}
+
+
+@router.get(KEYSTONE_V3, summary="Keystone v3's version document (no token needed, as Keystone's)",
+            name="identity_v3_version")
+async def v3_version(request: Request) -> JSONResponse:
+    base = str(request.base_url).rstrip("/")
+    return JSONResponse({"version": {
+        "id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
+        "links": [{"rel": "self", "href": f"{base}{KEYSTONE_V3}/"}],
+        "media-types": [{"base": "application/json", "type": "application/vnd.openstack.identity-v3+json"}]}})
+
+
+@router.get(KEYSTONE_V3 + "/projects", summary="Projects the caller may see, as Keystone v3's", name="list_projects")
+async def list_projects(request: Request, name: str | None = None, dev: DeviceState = Depends(device),
+                        who: Principal = Depends(principal)) -> JSONResponse:
+    base = str(request.base_url).rstrip("/")
+    found = await _visible(dev, who, name)
+    return JSONResponse({"projects": [project(p, base) for p in found],
+                         "links": {"self": f"{base}{KEYSTONE_V3}/projects", "previous": None, "next": None}})
+
+
+@router.get(KEYSTONE_V3 + "/projects/{project_id}", summary="One project, as Keystone v3's", name="show_project")
+async def show_project(project_id: str, request: Request, dev: DeviceState = Depends(device),
+                       who: Principal = Depends(principal)) -> JSONResponse:
+    if await _visible(dev, who, project_id):
+        return JSONResponse({"project": project(project_id, str(request.base_url).rstrip("/"))})
+    return keystone_response(404, f"Could not find project: {project_id}.")

@@ -21,10 +21,10 @@ from opentap.taas.attributes import RESOURCES
 
 from . import schemas
 from .boundary import MAX_BODY, MAX_DEPTH
-from .errors import KEYSTONE_PREFIX, is_keystone
+from .errors import KEYSTONE_PREFIX, KEYSTONE_V3, is_keystone
 
 SCHEME = "token"
-PUBLIC = {"/healthz"}
+PUBLIC = {"/healthz", "/v3"}  # no token: liveness, and Keystone's version document (as Keystone serves it)
 NEUTRON_PREFIX = "/v2.0"
 PATH_TEXT = {"type": "string", "pattern": "^(?!\\.{1,2}$)[^/\\u0000]+$",
              "description": "any text without '/' (or a NUL)"}
@@ -186,6 +186,13 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
     ops[("get", KEYSTONE_PREFIX + "/{tenant_id}")] = Op(
         {"200": _json(_ref("TenantOne"), "the project")}, [400, 401, 404],
         [_param("tenant_id", "path", PATH_TEXT)], note=seen + " A 404 for another project or an unknown one.")
+    ops[("get", KEYSTONE_V3)] = Op({"200": _json(_ref("IdentityVersion"), "Keystone v3's version document")}, [400])
+    ops[("get", KEYSTONE_V3 + "/projects")] = Op(
+        {"200": _json(_ref("ProjectList"), "the projects the caller may see (the one named, with name=)")},
+        [400, 401], [_param("name", "query", schemas.TEXT, description="only the project of this name")], note=seen)
+    ops[("get", KEYSTONE_V3 + "/projects/{project_id}")] = Op(
+        {"200": _json(_ref("ProjectOne"), "the project")}, [400, 401, 404],
+        [_param("project_id", "path", PATH_TEXT)], note=seen + " A 404 for another project or an unknown one.")
     return ops
 
 

@@ -116,7 +116,15 @@ NEUTRON_ERROR = {"type": "object", "required": ["NeutronError"], "additionalProp
 TENANT = {"type": "object", "required": ["id", "name", "description", "enabled"], "properties": {
     "id": {"type": "string"}, "name": {"type": "string"}, "description": {"type": "string"},
     "enabled": {"type": "boolean"}}}
-KEYSTONE = {  # the Keystone v2.0 tenants the clients resolve --project with (api/keystone.py)
+PROJECT = {"type": "object", "required": ["id", "name", "domain_id", "enabled", "links"], "properties": {
+    "id": {"type": "string"}, "name": {"type": "string"}, "domain_id": {"type": "string"},
+    "enabled": {"type": "boolean"}, "links": {"type": "object"}}}
+KEYSTONE = {  # the Keystone v2.0 tenants and v3 projects the clients resolve --project with (api/keystone.py)
+    "IdentityVersion": {"type": "object", "required": ["version"], "properties": {"version": {
+        "type": "object", "required": ["id", "status", "links"]}}},
+    "ProjectOne": {"type": "object", "required": ["project"], "properties": {"project": PROJECT}},
+    "ProjectList": {"type": "object", "required": ["projects"], "properties": {
+        "projects": {"type": "array", "items": PROJECT}, "links": {"type": "object"}}},
     "TenantOne": {"type": "object", "required": ["tenant"], "properties": {"tenant": TENANT}},
     "TenantList": {"type": "object", "required": ["tenants"], "properties": {
         "tenants": {"type": "array", "items": TENANT}, "tenants_links": {"type": "array"}}},

@@ -81,3 +81,31 @@ def test_without_authentication_everybody_is_the_admin_of_default(make_client: C
     api = make_client(auth="none")
     assert api.get(TENANTS).json()["tenants"] == [tenant(p) for p in ("admin", "alice", "bob", "default")]
     assert api.get(f"{TENANTS}/default").json() == {"tenant": tenant("default")}
+
+
+V3 = "/v3/projects"
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_v3_projects_role_by_project(api: TestClient, role: str) -> None:
+    """The same projects as Keystone v3 has them, for a client with an identity v3 endpoint on the device."""
+    headers = {"X-Auth-Token": ROLES[role]} if ROLES[role] else {}
+    r = api.get(V3, headers=headers)
+    if role == "nobody":
+        assert r.status_code == 401 and api.get(f"{V3}/alice").status_code == 401
+        return
+    assert r.status_code == 200 and [p["name"] for p in r.json()["projects"]] == LISTED[role]
+    for project, seen in SEEN_BY.items():
+        one = api.get(f"{V3}/{project}", headers=headers)
+        named = api.get(V3, headers=headers, params={"name": project}).json()["projects"]
+        if role in seen:
+            assert one.status_code == 200 and one.json()["project"]["id"] == project
+            assert one.json()["project"]["domain_id"] == "default" and [p["id"] for p in named] == [project]
+        else:
+            assert (one.status_code, one.json()) == (404, not_found(project)) and named == []
+
+
+def test_v3_version_document_needs_no_token(api: TestClient) -> None:
+    r = api.get("/v3")
+    assert r.status_code == 200 and r.json()["version"]["id"].startswith("v3.")
+    assert r.json()["version"]["links"][0]["href"].endswith("/v3/")
