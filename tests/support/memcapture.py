@@ -18,7 +18,7 @@ from opentap.capture.types import CaptureType, DriverContext, Format, Totals, fi
 
 NAME = "memory"
 RECORD = 64  # bytes per record; a type's totals count records as its packets
-READ_ONLY = OSError(errno.EROFS, "Read-only file system")
+READ_ONLY = "Read-only file system"  # the kernel's words for EROFS
 
 
 @dataclass
@@ -73,7 +73,7 @@ def publish(directory: Path, behaviour: Behaviour) -> None:
     """Every hidden segment file under its final name (what a stopped or crashed driver left)."""
     for hidden in sorted(directory.glob(".seg*.dat")):
         if behaviour.read_only:
-            raise READ_ONLY
+            raise OSError(errno.EROFS, READ_ONLY)
         os.replace(hidden, directory / f"data-{hidden.name[4:7]}.dat")
 
 

@@ -11,7 +11,7 @@ import pytest
 from opentap.taas.reconcile import Reconciler
 
 from ..support.enginerig import EngineRig
-from ..support.memdriver import OWNER, Kernel, MemDriver
+from ..support.memdriver import OWNER, Datapath, Kernel, MemDriver
 from ..support.taasdb import TaasRows, database
 
 HERE = Path(__file__).parent
@@ -47,7 +47,7 @@ def kernel() -> Kernel:
 
 
 @pytest.fixture
-def datapath(taas: TaasRows, kernel: Kernel) -> Callable[..., tuple[Reconciler, MemDriver]]:
+def datapath(taas: TaasRows, kernel: Kernel) -> Datapath:
     """datapath(owner=OWNER) -> a reconciler on the taas rows and a new in-memory driver over the kernel (called
     again: the daemon restarted over the same kernel), and that driver."""
     def make(owner: bytes = OWNER) -> tuple[Reconciler, MemDriver]:
