@@ -19,7 +19,7 @@ from ..support.sshd import REASON as SSH_REASON
 from ..support.sshd import running_sshd
 
 pytestmark = pytest.mark.root
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: tests/system/ is two below it
 
 
 @pytest.fixture

@@ -3,9 +3,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from opentap.taas.reconcile import Reconciler
+
+from ..support.enginerig import EngineRig
+from ..support.memdriver import OWNER, Datapath, Kernel, MemDriver
+from ..support.taasdb import TaasRows, database
 
 HERE = Path(__file__).parent
 
@@ -24,3 +31,47 @@ def unprivileged_app(monkeypatch: pytest.MonkeyPatch) -> None:
     watcher's half-second stop). The reconciler's logic is tested here on the in-memory driver, the kernel's side
     in tests/system."""
     monkeypatch.setattr("opentap.api.app.has_net_admin", lambda: False)
+
+
+@pytest.fixture
+def taas(tmp_path: Path) -> Iterator[TaasRows]:
+    """TaaS rows in a fresh database, made as the API makes them (tests/support/taasdb.py)."""
+    with database(tmp_path) as sessions:
+        yield TaasRows(sessions)
+
+
+@pytest.fixture
+def kernel() -> Kernel:
+    """An in-memory kernel (tests/support/memdriver.py) with two VMs' tap interfaces and a monitor's, all up."""
+    return Kernel(links=dict.fromkeys(("vm1-tap", "vm2-tap", "mon-tap"), True))
+
+
+@pytest.fixture
+def datapath(taas: TaasRows, kernel: Kernel) -> Datapath:
+    """datapath(owner=OWNER) -> a reconciler on the taas rows and a new in-memory driver over the kernel (called
+    again: the daemon restarted over the same kernel), and that driver."""
+    def make(owner: bytes = OWNER) -> tuple[Reconciler, MemDriver]:
+        driver = MemDriver(kernel, owner)
+        return Reconciler(taas.sessions, driver), driver
+
+    return make
+
+
+@pytest.fixture
+def make_rig(tmp_path: Path) -> Iterator[Callable[..., EngineRig]]:
+    """make_rig(**settings) -> a capture engine running on the in-memory capture type (tests/support/enginerig.py),
+    with a config of these settings in tmp_path; stopped after the test."""
+    rigs: list[EngineRig] = []
+
+    def make(**settings: object) -> EngineRig:
+        rigs.append(EngineRig(tmp_path, **settings))
+        return rigs[-1]
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+@pytest.fixture
+def rig(make_rig: Callable[..., EngineRig]) -> EngineRig:
+    return make_rig()
