@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,10 +49,24 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, json_deserializer=_json_loads)
 
 
-def migrate(engine: Engine) -> None:
+def _alembic_config() -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest migration's id (reading the migration scripts is most of a migration's cost: once per process)."""
+    return ScriptDirectory.from_config(_alembic_config()).get_current_head()
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration; a database already there is only read."""
     with engine.begin() as conn:
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            return
+        cfg = _alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
 
