@@ -4,7 +4,7 @@ with its body (OpenTap's {"status", "msg"}, Neutron's {"NeutronError": ...} or, 
 resolve --project with, Keystone's {"error": ...}), the exact limits of every parameter and body (schemas.py,
 taas/apidoc.py), and no 422, which the API never sends (validation errors are 400s). Every operation needs an
 entry in ops(): an unknown one stops the document from being built, so a new route cannot be served
-undescribed (tests/test_openapi.py builds it). Built from the routes and these tables, never from what a handler
+undescribed (tests/unit/test_openapi.py builds it). Built from the routes and these tables, never from what a handler
 returns, so it holds when a route answers with a Response object."""
 
 from __future__ import annotations

@@ -137,7 +137,7 @@ KEYSTONE = {  # the Keystone v2.0 tenants and v3 projects the clients resolve --
 
 def capture_request(generated: dict[str, Any] | None) -> dict[str, Any]:
     """POST /captures' body: the model's own schema (FastAPI's), each field it has here stated exactly. A field
-    added to the model and not here stays documented as the model says (tests/test_openapi.py asks for it here)."""
+    added to the model and not here stays documented as the model says (tests/unit/test_openapi.py asks for it here)."""
     base = dict(generated or {})
     return {**base, **CAPTURE_BODY, "properties": {**base.get("properties", {}), **CAPTURE_BODY["properties"]},
             "required": sorted(set(base.get("required", [])) | set(CAPTURE_BODY["required"]))}
