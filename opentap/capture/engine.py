@@ -37,6 +37,7 @@ from opentap.config import Config
 from opentap.db.models import Capture, find
 
 log = logging.getLogger("opentap.engine")
+STOPPED = "device stopped at"  # a clean shutdown's word in a running capture's reason
 MAX_SLEEP = 0.5  # seconds between ticks when nothing is due: chunk publishing and the quota check
 Key = limits.Key
 
@@ -107,10 +108,22 @@ class CaptureEngine:
                 delay = MAX_SLEEP
             self._wake.wait(delay)
             self._wake.clear()
-        for k, driver in list(self.active.items()):
-            with contextlib.suppress(Exception):
-                driver.stop()
-            log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
+        self._stop_for_shutdown()
+
+    def _stop_for_shutdown(self) -> None:
+        """A clean stop: each driver ends its segment as at the end of a window (tcpdump flushes, the meter
+        writes out its open flows) and the row, still running, says when the device stopped, so that the next
+        start tells a stop from a crash."""
+        with self.sessions() as s:
+            for k, driver in list(self.active.items()):
+                with contextlib.suppress(Exception):
+                    driver.stop()
+                cap = find(s, *k)
+                if cap is not None:
+                    cap.reason, cap.child_pid = _join(cap.reason, f"{STOPPED} {fmt_time(time.time())}"), None
+                    s.commit()
+                    self._describe(cap)
+                log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
         self.active.clear()
 
     # --- one pass -----------------------------------------------------------------------------------------
@@ -366,12 +379,19 @@ class CaptureEngine:
         if children.kill_orphan(cap.child_pid, str(directory)):
             _wait_gone(cap.child_pid)
         last = _last_write(directory) or cap.started_at or now
-        if cap.stop > now:
+        clean = cap.reason.rpartition("; ")[2].startswith(STOPPED)  # the last word is the stop's (see above)
+        if cap.stop > now and clean:
+            cap.reason = _join(cap.reason, f"restarted at {fmt_time(now)}: no data for that gap")
+            self._launch(s, cap)
+        elif cap.stop > now:
             cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
                                            f"{fmt_time(now)}: no data for that gap")
             if directory.is_dir():
                 self.registry[cap.type].finalize(directory)
             self._launch(s, cap)
+        elif clean:
+            self._set_final(s, cap, "truncated", "the window ended before the device was started again; the data "
+                                                 "up to the stop is kept")
         else:
             self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "
                                                  "the window ended; the data up to then is kept")

@@ -8,6 +8,7 @@ its packets, each chunk is deleted once tcpdump has closed it and every record i
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -65,6 +66,10 @@ class NetflowDriver:
     def start(self) -> None:
         self.capturer.start()
         path = self.directory / HIDDEN
+        if not path.exists() and (self.directory / FINAL).exists():
+            # a segment after a clean stop, which published the records: append to them again, or the
+            # next publish would replace them with this segment's alone
+            os.replace(self.directory / FINAL, path)
         new = not path.exists()
         self._out = open(path, "a")  # noqa: SIM115 - closed by stop()
         if new:
