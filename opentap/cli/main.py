@@ -37,6 +37,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _config_init(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
+    if args.interactive or args.yes or args.answers:
+        from opentap.cli import configinit
+
+        return configinit.run(args)
     path = config.config_path(args.config)
     written = configwrite.init(path, listen=args.listen, data_dir=args.data_dir, database_url=args.database_url,
                                auth_mode=args.auth, force=args.force)
@@ -104,6 +108,12 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--database-url", help="default: SQLite file beside the config")
     init.add_argument("--auth", choices=("token", "none"), default="token")
     init.add_argument("--force", action="store_true", help="replace an existing config")
+    init.add_argument("--interactive", action="store_true", help="ask for the settings and points (the installer's "
+                      "interview); --yes takes every default, --answers FILE takes the answers from a TOML file")
+    init.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)
+    init.add_argument("--answers", help=argparse.SUPPRESS)
+    init.add_argument("--socket", help="with --interactive: the Unix socket for `opentap invoke`")
+    init.add_argument("--capture-user", help="with --interactive: tcpdump drops root to this user")
     init.set_defaults(fn=_config_init)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
