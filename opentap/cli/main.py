@@ -31,7 +31,7 @@ def _serve(args: argparse.Namespace) -> int:
               f"  curl -H \"X-Auth-Token: $(cat {token_file})\" {url}/capabilities", flush=True)
     else:
         print("Authentication is off (auth = \"none\").", flush=True)
-    return daemon.serve(cfg)
+    return daemon.serve(cfg, Path(args.pid_file) if args.pid_file else None)
 
 
 def _config_init(args: argparse.Namespace) -> int:
@@ -98,6 +98,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the device daemon")
     serve.add_argument("--config", help=conf_help)
     serve.add_argument("--listen", help="HOST:PORT, overriding the config")
+    serve.add_argument("--pid-file", help="write the daemon's pid here once the API answers (removed at exit)")
     serve.set_defaults(fn=_serve)
 
     cfg = sub.add_parser("config", help="write or inspect the config").add_subparsers(dest="action", required=True)

@@ -4,14 +4,19 @@ device was stopped (and when), and the next start resumes it as before."""
 from __future__ import annotations
 
 import io
+import os
+import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 
+import httpx
 import pandas as pd
 import pytest
 
 from ..support.configs import write_config
-from ..support.daemon import Daemon
+from ..support.daemon import Daemon, free_port
 from ..support.netns import A_IP, B_IP
 
 pytestmark = pytest.mark.root
@@ -53,3 +58,29 @@ def test_sigterm_writes_out_every_open_flow(tmp_path: Path, lan) -> None:
         assert cap["stats"]["flows"] == len(df) and not list(capdir.glob(".flows.csv"))
     finally:
         d.stop()
+
+
+def test_ready_when_the_api_answers_and_stopping_on_sigterm(tmp_path: Path) -> None:
+    """What systemd (Type=notify) and start_opentap.sh see: READY=1 and the pid file once the API answers,
+    STOPPING=1 at SIGTERM, the pid file gone at exit."""
+    port = free_port()
+    conf = write_config(tmp_path, listen=f"127.0.0.1:{port}")
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(str(tmp_path / "notify"))
+    notify.settimeout(30)
+    pid_file = tmp_path / "run" / "opentap.pid"
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify")}
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(conf), "--pid-file",
+                                 str(pid_file)], env=env, stdout=log, stderr=log)
+    try:
+        assert notify.recv(100) == b"READY=1"
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").status_code == 200  # at once: no retry needed
+        assert pid_file.read_text() == f"{proc.pid}\n"
+        proc.terminate()
+        assert notify.recv(100) == b"STOPPING=1"
+        assert proc.wait(30) == 0 and not pid_file.exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        notify.close()
