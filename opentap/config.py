@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format",
+    "ethernet_default_format", "metrics_listen",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -118,6 +118,7 @@ class Config:
     project_max_concurrent_captures: int | None = None
     project_disk_quota_mb: float | None = None
     projects: dict[str, dict[str, float]] = field(default_factory=dict)
+    metrics_listen: tuple[str, int] | None = None  # /metrics without a token, on this loopback HOST:PORT
 
     @property
     def listen(self) -> str:
@@ -262,6 +263,10 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
     cfg.ethernet_default_format = fmt
     check_listen(cfg)
+    if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
+        cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])
+        if not is_loopback(cfg.metrics_listen[0]):
+            raise ConfigError(path, "metrics_listen", "must be a loopback address: the metrics there need no token")
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
     if "taas_quota" in raw:

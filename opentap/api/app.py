@@ -24,7 +24,7 @@ from opentap.identity import device_id
 from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, keystone, neutron, openapi, quotas, requestid, retrieve
+from . import boundary, capabilities, captures, errors, keystone, metrics, neutron, openapi, quotas, requestid, retrieve
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
@@ -67,9 +67,12 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         dev.engine.start()
         if dev.datapath:
             dev.datapath.start()
+        open_metrics = metrics.serve_open(dev, app.state.metrics)
         try:
             yield
         finally:
+            if open_metrics:
+                open_metrics[0].shutdown()
             if dev.datapath:
                 dev.datapath.stop()
             dev.engine.shutdown()
@@ -85,6 +88,8 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
     app.add_middleware(requestid.RequestId)  # outside Boundary: its rejections get a request id too
+    app.state.metrics = metrics.Metrics(dev)
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)  # outermost: every answer counted
 
     # first of all routes: matching walks them in order, and monitors poll this one most
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
@@ -99,7 +104,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas, keystone):
+    for module in (capabilities, captures, retrieve, neutron, quotas, keystone, metrics):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 

@@ -119,6 +119,9 @@ def _opentap_ops() -> dict[tuple[str, str], Op]:
             note="A 400 for a format the capture's type does not have; a 409 while the capture has not started, "
                  "when it failed with nothing captured, has no data in that format, or (admins) its id is used by "
                  "several projects and no project is named; a 410 when its data files are gone."),
+        ("get", "/metrics"): Op({"200": {"description": "Prometheus' text exposition format",
+                                         "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                                [400, 401, 403]),
         ("get", "/healthz"): Op({"200": _json(_ref("Health"), "the daemon is up"),
                                  "503": _json(_ref("Health"), "the database or the capture engine is not working")},
                                 [400]),

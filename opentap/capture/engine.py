@@ -70,6 +70,7 @@ class CaptureEngine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_gc = 0.0
+        self.on_final: list[Callable[[Capture], None]] = []  # told of each capture's final state (the metrics)
 
     # --- life cycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -284,6 +285,9 @@ class CaptureEngine:
             cap.reason = _join(cap.reason, r)
         cap.state, cap.child_pid, cap.finished_at = state, None, time.time()
         s.commit()
+        for listener in self.on_final:
+            with contextlib.suppress(Exception):
+                listener(cap)
         self._describe(cap, final=True)
         log.info("capture %s %s%s", cap.id, state, f": {cap.reason}" if cap.reason else "")
 

@@ -54,6 +54,12 @@ def _config_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from opentap.cli import upgrade
+
+    return upgrade.run(args)
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
@@ -116,6 +122,11 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--socket", help="with --interactive: the Unix socket for `opentap invoke`")
     init.add_argument("--capture-user", help="with --interactive: tcpdump drops root to this user")
     init.set_defaults(fn=_config_init)
+
+    migrate = sub.add_parser("migrate", help="check the config and bring the database to this version's schema "
+                             "(install.sh runs it at an upgrade; the daemon also does at every start)")
+    migrate.add_argument("--config", help=conf_help)
+    migrate.set_defaults(fn=_migrate)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="add a token and print it")
