@@ -60,6 +60,12 @@ def _migrate(args: argparse.Namespace) -> int:
     return upgrade.run(args)
 
 
+def _doctor(args: argparse.Namespace) -> int:
+    from opentap.cli import doctor
+
+    return doctor.run(args)
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
@@ -127,6 +133,12 @@ def parser() -> argparse.ArgumentParser:
                              "(install.sh runs it at an upgrade; the daemon also does at every start)")
     migrate.add_argument("--config", help=conf_help)
     migrate.set_defaults(fn=_migrate)
+
+    doctor = sub.add_parser("doctor", help="check what the device needs (tcpdump, capabilities, tc, interfaces, "
+                            "database, disk, clock, TLS); exit status 1 on a failure")
+    doctor.add_argument("--config", help=conf_help)
+    doctor.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    doctor.set_defaults(fn=_doctor)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="add a token and print it")
