@@ -3,10 +3,13 @@
 # that feed the C extension again against a build with AddressSanitizer and UBSan. Tests that need root and
 # network namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
 source "$(dirname "$0")/scripts/bootstrap.sh"
-bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps"
+# systemd: systemd-analyze verifies the unit file (the installer's test); shellcheck: the operator's scripts
+bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps systemd shellcheck"
 cd "$ROOT"
 echo ">> ruff"
 "$VENV/bin/ruff" check .
+echo ">> shellcheck"
+shellcheck -x install.sh uninstall.sh scripts/service/start_opentap.sh scripts/service/stop_opentap.sh
 echo ">> lint-imports"
 "$VENV/bin/lint-imports"
 echo ">> pytest"
