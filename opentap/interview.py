@@ -76,6 +76,7 @@ class Plan:
     disk_quota_mb: int
     max_concurrent_captures: int
     fixed: dict[str, str] = field(default_factory=dict)  # what the installer decides: data_dir, socket, ...
+    addresses: tuple[str, ...] = ()  # every address of the host: the certificate's names, the URL shown
 
 
 def this_host() -> Host:
@@ -246,7 +247,7 @@ def interview(asker: Asker, host: Host, data_dir: Path, fixed: Mapping[str, str]
         if unknown:
             raise AnswerError(f"the answers file has '{unknown[0]}', which is not a question here")
     return Plan(device_name, listen, tls, tls_cert, tls_key, points, default_point, retention, length, quota,
-                concurrent, dict(fixed or {}))
+                concurrent, dict(fixed or {}), tuple(a for i in host.interfaces for a in i.addresses))
 
 
 def _points(asker: Asker, host: Host, say: Callable[..., None]) -> dict[str, Interface]:

@@ -36,12 +36,11 @@ def _no_interrupt() -> Iterator[None]:
 
 def _url_host(plan: Plan) -> str:
     host = parse_listen(Path("listen"), "listen", plan.listen)[0]
-    if host in ("0.0.0.0", "::"):  # every interface: the first routable address a client could use
-        for iface in [*plan.points.values()]:
-            for addr in iface.addresses:
-                ip = ipaddress.ip_address(addr)
-                if not ip.is_loopback and not ip.is_link_local:
-                    return f"[{addr}]" if ip.version == 6 else addr
+    if host in ("0.0.0.0", "::"):  # every interface: the first routable address a client could use, IPv4 first
+        usable = [ipaddress.ip_address(a) for a in plan.addresses]
+        usable = sorted((ip for ip in usable if not ip.is_loopback and not ip.is_link_local), key=lambda ip: ip.version)
+        if usable:
+            return f"[{usable[0]}]" if usable[0].version == 6 else str(usable[0])
         return "127.0.0.1"
     return f"[{host}]" if ":" in host else host
 
@@ -89,7 +88,7 @@ def write(plan: Plan, path: Path) -> Result:
         tls_files = None
         if plan.tls == "generate":
             cert, key = directory / TLS_CERT_FILE, directory / TLS_KEY_FILE
-            addresses = sorted({a for i in plan.points.values() for a in i.addresses} | {"127.0.0.1"})
+            addresses = sorted({*plan.addresses, "127.0.0.1"})
             host = parse_listen(Path("listen"), "listen", plan.listen)[0]
             if host not in ("0.0.0.0", "::"):
                 addresses = [host]

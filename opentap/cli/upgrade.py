@@ -21,7 +21,9 @@ def _revision(engine: Engine) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
-    print(f"config {cfg.path}: kept ({len(cfg.observation_points)} observation points, {len(cfg.tokens)} tokens)")
+    points, tokens = len(cfg.observation_points), len(cfg.tokens)
+    print(f"config {cfg.path}: loads ({points} observation point{'s' * (points != 1)}, "
+          f"{tokens} token{'s' * (tokens != 1)})")
     before_engine = make_engine(cfg.database_url)
     try:
         before = _revision(before_engine)

@@ -1,6 +1,7 @@
 """install.sh for real, in a throwaway mount namespace (tests/support/installroot.py): the interview typed
 into a pseudo-terminal as an administrator would, start_opentap.sh, the API over HTTPS with the admin token,
-a capture, stop_opentap.sh, and a re-run that upgrades and keeps the capture; then --yes and --answers."""
+a capture, stop_opentap.sh, and a re-run that upgrades and keeps the capture; then --yes, uninstall.sh,
+and --answers."""
 
 from __future__ import annotations
 
@@ -141,22 +142,30 @@ def test_interactive_install_capture_stop_and_upgrade(root: InstallRoot, lan) ->
     stop(root)
 
 
-def test_yes_takes_the_defaults(root: InstallRoot, lan) -> None:
+def test_yes_then_uninstall_then_answers(root: InstallRoot, lan, tmp_path: Path) -> None:
+    """--yes takes every default; uninstall.sh keeps config and data, --purge removes them; --answers then
+    installs afresh from a file."""
     with socket.socket() as s:
         if s.connect_ex(("127.0.0.1", 2020)) == 0:
             pytest.skip("port 2020, the default, is taken on this host")
     out = root.run(INSTALL, "--yes")
     assert "Admin token" in out.stdout and "Device name" not in out.stdout, out.stdout
     conf = root.path("/etc/opentap/opentap.conf").read_text()
-    assert f'{lan.ha} = "{lan.ha}"' in conf and 'lo = ' not in conf and 'capture_user = "opentap"' in conf
+    assert f'{lan.ha} = "{lan.ha}"' in conf and "lo = " not in conf and 'capture_user = "opentap"' in conf
     start(root)
     try:
         capture(Device(root, 2020), lan, lan.ha)
     finally:
         stop(root)
 
+    out = root.run(str(REPO / "uninstall.sh"))
+    assert not root.path("/opt/opentap").exists() and not root.path("/usr/local/bin/opentap").exists()
+    assert not root.path("/etc/systemd/system/opentap.service").exists()
+    assert root.path("/etc/opentap/opentap.conf").exists() and root.path("/var/lib/opentap/opentap.db").exists()
+    root.run(str(REPO / "uninstall.sh"), "--purge")
+    assert not root.path("/etc/opentap").exists() and not root.path("/var/lib/opentap").exists()
+    assert root.run("getent", "passwd", "opentap", check=False).returncode == 2
 
-def test_answers_file(root: InstallRoot, lan, tmp_path: Path) -> None:
     port = free_port()
     answers = tmp_path / "answers.toml"
     answers.write_text(f'device_name = "tap-auto"\nlisten = "0.0.0.0:{port}"\nretention_minutes = 30\n'
