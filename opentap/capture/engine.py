@@ -117,8 +117,11 @@ class CaptureEngine:
         start tells a stop from a crash."""
         with self.sessions() as s:
             for k, driver in list(self.active.items()):
-                with contextlib.suppress(Exception):
+                try:
                     driver.stop()
+                except Exception as e:  # its segment did not end cleanly: the next start treats it as a crash
+                    log.warning("capture %s of %s: stopping it for shutdown failed: %s", k[1], k[0], e)
+                    continue
                 cap = find(s, *k)
                 if cap is not None:
                     cap.reason, cap.child_pid = _join(cap.reason, f"{STOPPED} {fmt_time(time.time())}"), None
@@ -383,7 +386,7 @@ class CaptureEngine:
         if children.kill_orphan(cap.child_pid, str(directory)):
             _wait_gone(cap.child_pid)
         last = _last_write(directory) or cap.started_at or now
-        clean = cap.reason.rpartition("; ")[2].startswith(STOPPED)  # the last word is the stop's (see above)
+        clean = _stopped_cleanly(cap.reason)
         if cap.stop > now and clean:
             cap.reason = _join(cap.reason, f"restarted at {fmt_time(now)}: no data for that gap")
             self._launch(s, cap)
@@ -410,6 +413,17 @@ def _worse(a: str, b: str) -> str:
 
 def _join(a: str, b: str) -> str:
     return f"{a}; {b}" if a and b else a or b
+
+
+def _stopped_cleanly(reason: str) -> bool:
+    """Whether the reason's last word on the daemon is a clean stop's (_stop_for_shutdown), not yet followed by
+    a restart's: a note may come between (a row restored from its manifest)."""
+    for part in reversed(reason.split("; ")):
+        if part.startswith(STOPPED):
+            return True
+        if part.startswith(("restarted at", "the daemon was down")):
+            return False
+    return False
 
 
 def _last_write(directory: os.PathLike[str]) -> float | None:
