@@ -55,8 +55,9 @@ class Device:
 
 
 def start(root: InstallRoot) -> None:
-    out = root.run("/opt/opentap/bin/start_opentap.sh")
-    assert "OpenTap started" in out.stdout, out.stdout + out.stderr
+    out = root.run("/opt/opentap/bin/start_opentap.sh", check=False)
+    log = root.path("/var/log/opentap/opentap.log")
+    assert "OpenTap started" in out.stdout, out.stdout + out.stderr + (log.read_text() if log.exists() else "")
 
 
 def stop(root: InstallRoot) -> None:
