@@ -153,14 +153,13 @@ def check_interfaces(cfg: Config) -> list[Check]:
 
 def check_database(cfg: Config) -> list[Check]:
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
-    from opentap.db.session import MIGRATIONS, make_engine
+    from opentap.db.session import head_revision, make_engine
 
     shown = make_url(cfg.database_url).render_as_string(hide_password=True)
-    head = ScriptDirectory(str(MIGRATIONS)).get_current_head()
+    head = head_revision()
     sqlite = make_url(cfg.database_url).database if cfg.database_url.startswith("sqlite") else None
     if sqlite and not Path(sqlite).exists():
         return [Check("database", WARN, f"{shown} does not exist yet", "it is made at the daemon's first start "
