@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import logging
-import os
 import queue
 import threading
 import time
@@ -28,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from opentap import filemodes
-from opentap.capture import children, limits, manifest, recovery, retention, storage
+from opentap.capture import children, limits, manifest, outcome, recovery, retention, storage
 from opentap.capture.errors import RequestError
 from opentap.capture.plan import Plan
 from opentap.capture.registry import REGISTRY
@@ -37,27 +35,8 @@ from opentap.config import Config
 from opentap.db.models import Capture, find
 
 log = logging.getLogger("opentap.engine")
-STOPPED = "device stopped at"  # a clean shutdown's word in a running capture's reason
 MAX_SLEEP = 0.5  # seconds between ticks when nothing is due: chunk publishing and the quota check
 Key = limits.Key
-
-
-def fmt_time(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def key(cap: Capture) -> Key:
-    return cap.project_id, cap.id
-
-
-def io_failure(e: BaseException) -> tuple[str, str]:
-    """The final state and reason for an error writing a capture's data: a full disk truncates (what was
-    written is good), anything else fails it."""
-    when = fmt_time(time.time())
-    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        return "truncated", f"disk full at {when}"
-    what = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
-    return "failed", f"its data could not be written at {when}: {what}"
 
 
 class CaptureEngine:
@@ -124,7 +103,8 @@ class CaptureEngine:
                     continue
                 cap = find(s, *k)
                 if cap is not None:
-                    cap.reason, cap.child_pid = _join(cap.reason, f"{STOPPED} {fmt_time(time.time())}"), None
+                    stopped = f"{outcome.STOPPED} {outcome.fmt_time(time.time())}"
+                    cap.reason, cap.child_pid = outcome.join(cap.reason, stopped), None
                     s.commit()
                     self._describe(cap)
                 log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
@@ -161,13 +141,13 @@ class CaptureEngine:
         except Exception as e:
             s.rollback()
             log.exception("capture %s of %s: %s", cap.id, cap.project_id, e)
-            state, reason = io_failure(e)
+            state, reason = outcome.io_failure(e)
             self._end(s, cap, state, reason)
 
     def _supervise(self, s: Session, cap: Capture) -> None:
-        driver = self.active[key(cap)]
+        driver = self.active[outcome.key(cap)]
         if storage.disk_full(self.directory(cap)):  # stop while what was written can still be published
-            self._finish(s, cap, "truncated", f"disk full at {fmt_time(time.time())}")
+            self._finish(s, cap, "truncated", f"disk full at {outcome.fmt_time(time.time())}")
             return
         driver.tick()
         if cap.stop + self.registry[cap.type].stop_grace <= time.time():
@@ -204,7 +184,7 @@ class CaptureEngine:
             self._set_final(s, cap, "failed", "the daemon was not running during the capture window")
             return
         if now - cap.start > 2:
-            cap.reason = _join(cap.reason, f"started {now - cap.start:.0f} s late (the daemon was not running)")
+            cap.reason = outcome.join(cap.reason, f"started {now - cap.start:.0f} s late (the daemon was not running)")
         self._launch(s, cap)
 
     def _make_dir(self, cap: Capture) -> Path:
@@ -228,23 +208,23 @@ class CaptureEngine:
             self._set_final(s, cap, "failed", str(e))
             log.warning("capture %s failed to start: %s", cap.id, e)
             return
-        self.active[key(cap)] = driver
+        self.active[outcome.key(cap)] = driver
         cap.state, cap.child_pid = "running", driver.pid
         cap.started_at = cap.started_at or time.time()
         s.commit()
         self._describe(cap)
-        log.info("capture %s (%s on %s) running until %s", cap.id, cap.type, cap.interface, fmt_time(cap.stop))
+        log.info("capture %s (%s on %s) running until %s", cap.id, cap.type, cap.interface, outcome.fmt_time(cap.stop))
 
     def _finish(self, s: Session, cap: Capture, state: str, reason: str = "") -> None:
-        driver = self.active.pop(key(cap), None)
+        driver = self.active.pop(outcome.key(cap), None)
         problems: list[str] = []
         if driver is not None:
             try:
                 problems = driver.stop()
             except Exception as e:  # the data may be incomplete or unpublished: say so, and still end it
                 log.warning("capture %s: stopping its driver failed: %s", cap.id, e)
-                io_state, io_reason = io_failure(e)
-                state, reason = _worse(state, io_state), _join(reason, io_reason)
+                io_state, io_reason = outcome.io_failure(e)
+                state, reason = outcome.worse(state, io_state), outcome.join(reason, io_reason)
         if state == "complete" and cap.reason:  # a gap was recorded earlier (restart, late start, quota)
             state = "truncated"
         self._set_final(s, cap, state, reason, problems)
@@ -252,7 +232,7 @@ class CaptureEngine:
     def _end(self, s: Session, cap: Capture, state: str, reason: str) -> None:
         """End a capture after an error, whatever state its row and driver are in."""
         cap = find(s, cap.project_id, cap.id) or cap
-        if key(cap) in self.active:
+        if outcome.key(cap) in self.active:
             self._finish(s, cap, state, reason)
         else:
             self._set_final(s, cap, state, reason)
@@ -275,8 +255,8 @@ class CaptureEngine:
                     state = "truncated"
             except Exception as e:
                 log.warning("capture %s: its data could not be published or counted: %s", cap.id, e)
-                io_state, io_reason = io_failure(e)
-                state = _worse(state, io_state)
+                io_state, io_reason = outcome.io_failure(e)
+                state = outcome.worse(state, io_state)
                 reasons.append(io_reason)
         elif cap.started_at is not None:  # it ran, and its data is gone
             state, cap.packets, cap.bytes, cap.data_bytes = "failed", 0, 0, 0
@@ -285,7 +265,7 @@ class CaptureEngine:
         if state == "complete" and reasons:
             state = "truncated"
         for r in reasons:
-            cap.reason = _join(cap.reason, r)
+            cap.reason = outcome.join(cap.reason, r)
         cap.state, cap.child_pid, cap.finished_at = state, None, time.time()
         s.commit()
         for listener in self.on_final:
@@ -348,7 +328,7 @@ class CaptureEngine:
         cap = find(s, project, capture_id)
         if cap is None or what in cap.reason:
             return
-        cap.reason = _join(cap.reason, what)
+        cap.reason = outcome.join(cap.reason, what)
         if cap.state == "complete":
             cap.state = "truncated"
         directory = self.directory(cap)
@@ -369,7 +349,7 @@ class CaptureEngine:
                 cap = find(s, *k)
                 if cap is not None and k in self.active:
                     self._guarded(s, cap, lambda c, why=why: self._finish(
-                        s, c, "truncated", f"stopped at {fmt_time(time.time())}: {why}"))
+                        s, c, "truncated", f"stopped at {outcome.fmt_time(time.time())}: {why}"))
 
     def _recover(self, s: Session) -> None:
         """Pick up after a previous daemon, which may have been killed with -9, or after a lost database."""
@@ -384,15 +364,15 @@ class CaptureEngine:
     def _resume(self, s: Session, cap: Capture, now: float) -> None:
         directory = self.directory(cap)
         if children.kill_orphan(cap.child_pid, str(directory)):
-            _wait_gone(cap.child_pid)
-        last = _last_write(directory) or cap.started_at or now
-        clean = _stopped_cleanly(cap.reason)
+            outcome.wait_gone(cap.child_pid)
+        last = outcome.last_write(directory) or cap.started_at or now
+        clean = outcome.stopped_cleanly(cap.reason)
         if cap.stop > now and clean:
-            cap.reason = _join(cap.reason, f"restarted at {fmt_time(now)}: no data for that gap")
+            cap.reason = outcome.join(cap.reason, f"restarted at {outcome.fmt_time(now)}: no data for that gap")
             self._launch(s, cap)
         elif cap.stop > now:
-            cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
-                                           f"{fmt_time(now)}: no data for that gap")
+            cap.reason = outcome.join(cap.reason, f"the daemon was down from about {outcome.fmt_time(last)} to "
+                                           f"{outcome.fmt_time(now)}: no data for that gap")
             if directory.is_dir():
                 self.registry[cap.type].finalize(directory)
             self._launch(s, cap)
@@ -400,42 +380,5 @@ class CaptureEngine:
             self._set_final(s, cap, "truncated", "the window ended before the device was started again; the data "
                                                  "up to the stop is kept")
         else:
-            self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "
+            self._set_final(s, cap, "truncated", f"the daemon stopped at about {outcome.fmt_time(last)}, before "
                                                  "the window ended; the data up to then is kept")
-
-
-_SEVERITY = {"complete": 0, "cancelled": 1, "truncated": 2, "failed": 3}
-
-
-def _worse(a: str, b: str) -> str:
-    return a if _SEVERITY.get(a, 0) >= _SEVERITY.get(b, 0) else b
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a and b else a or b
-
-
-def _stopped_cleanly(reason: str) -> bool:
-    """Whether the reason's last word on the daemon is a clean stop's (_stop_for_shutdown), not yet followed by
-    a restart's: a note may come between (a row restored from its manifest)."""
-    for part in reversed(reason.split("; ")):
-        if part.startswith(STOPPED):
-            return True
-        if part.startswith(("restarted at", "the daemon was down")):
-            return False
-    return False
-
-
-def _last_write(directory: os.PathLike[str]) -> float | None:
-    try:
-        return max((e.stat().st_mtime for e in os.scandir(directory)), default=None)
-    except FileNotFoundError:
-        return None
-
-
-def _wait_gone(pid: int | None, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):  # reap it if it is ours; otherwise init will
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)
