@@ -16,17 +16,19 @@ class Schedule:
     def __init__(self, start_ms: int, period_ms: int, stop_ms: int) -> None:
         self.start_ms, self.period_ms, self.stop_ms = start_ms, period_ms, stop_ms
         self.count = max(0, math.ceil((stop_ms - start_ms) / period_ms))  # samples inside [start, stop)
-        self._offset = time.monotonic() - time.time()  # monotonic = UNIX + offset
+        # the start on the monotonic clock, mapped once; times are then counted from it (small numbers: no
+        # precision lost to UNIX time's magnitude)
+        self._mono0 = start_ms / 1000 + (time.monotonic() - time.time())
 
     def at_ms(self, k: int) -> int:
         return self.start_ms + k * self.period_ms
 
     def mono(self, k: int) -> float:
-        return self.at_ms(k) / 1000 + self._offset
+        return self._mono0 + k * self.period_ms / 1000
 
     def due(self, mono: float) -> int:
         """The last sample whose time has come at this monotonic time (-1 before the first)."""
-        return math.floor(((mono - self._offset) * 1000 - self.start_ms) / self.period_ms)
+        return math.floor((mono - self._mono0) * 1000 / self.period_ms + 1e-6)
 
 
 class Lateness:

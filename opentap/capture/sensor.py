@@ -92,7 +92,7 @@ class SensorDriver:
                  segment: int = 1, hub: sensor_hub.Hub | None = None) -> None:
         self.directory, self.specs, self.period_ms, self.segment = directory, specs, period_ms, segment
         self.hub = hub or sensor_hub.HUB
-        self.start_ms, self.stop_ms = start_ns // 1_000_000, stop_ns // 1_000_000
+        self.start_ms, self.stop_ms = round(start_ns / 1e6), round(stop_ns / 1e6)  # UNIX ms, as rows stamp them
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._failure: str | None = None

@@ -115,14 +115,14 @@ def write(cfg: config.Config, tables: list[tuple[str, dict[str, object]]]) -> st
     return f"added {added} sensor{'s' * (added != 1)} to {target}{note}"
 
 
-def _detect(args: argparse.Namespace, ask: Ask = input) -> int:
+def _detect(args: argparse.Namespace) -> int:
     root = Path(args.sysfs_root)
     found, why = phidget.attached(args.seconds)
-    print("Phidgets:", "" if found else why or "none attached")
+    print("Phidgets:" if found else f"Phidgets: {why or 'none attached'}")
     if found:
         print(render(_phidget_rows(found), "table", ["serial", "device", "channel", "port", "on"]))
     host = detect.host_sensors(root)
-    print(f"\nHost sensors (hwmon, thermal, IIO under {root}):", "" if host else "none")
+    print(f"\nHost sensors (hwmon, thermal, IIO under {root}):{'' if host else ' none'}")
     if host:
         print(render(_host_rows(host), "table", ["source", "device", "sensor", "kind", "value", "path"]))
     if not args.write:
@@ -132,7 +132,7 @@ def _detect(args: argparse.Namespace, ask: Ask = input) -> int:
         print("\nnothing to add")
         return 0
     print()
-    tables = _ask_all(ask, cfg, found, host)
+    tables = _ask_all(input, cfg, found, host)
     if not tables:
         print("no sensors named: the config is unchanged")
         return 0
