@@ -11,9 +11,10 @@ def signal(kind: str, at: float) -> float:
     """A plausible value of this kind at UNIX time `at`."""
     if kind == "temperature":  # °C: a slow drift around room temperature
         value = 22.0 + 1.5 * math.sin(2 * math.pi * at / 600) + 0.2 * math.sin(2 * math.pi * at / 37)
-    elif kind == "motion":  # as a 1111 reads: 500 at rest, swings while something moves (20 s of every minute)
-        moving = (int(at) // 20) % 3 == 0
-        value = 500.0 + (250.0 * math.sin(2 * math.pi * at / 1.7) if moving else 0.0)
+    elif kind == "motion":  # as a 1111 reads: about 500 at rest, swings while something moves (10 s of every 30)
+        moving = (int(at) // 10) % 3 == 0
+        value = 500.0 + 12.0 * math.sin(2 * math.pi * at / 3.1) + (
+            250.0 * math.sin(2 * math.pi * at / 1.7) if moving else 0.0)
     elif kind == "vibration":  # as a 1104 reads: a decaying ring every 10 s
         phase = at % 10.0
         value = 500.0 + 400.0 * math.exp(-phase) * math.sin(2 * math.pi * 13 * phase)

@@ -164,3 +164,15 @@ def test_the_cli_saves_a_sensor_capture(daemon: Daemon, tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     df = pd.read_parquet(parquet)
     assert list(df.columns) == ["time", "temperature", "voltage"] and len(df) == 2 and df["voltage"].iloc[0] == 1.7
+
+
+@pytest.mark.root  # the demo's netflow capture runs tcpdump
+def test_the_demo_draws_a_sensor_capture(daemon: Daemon, tmp_path: Path) -> None:
+    png, sensors_png = tmp_path / "flows.png", tmp_path / "sensors.png"
+    r = subprocess.run([sys.executable, str(Path(__file__).parents[2] / "examples" / "demo.py"), "--url", daemon.url,
+                        "--point", "lo", "--duration", "3", "--png", str(png), "--sensor-point", "demo_motion",
+                        "--sensor-period", "250", "--sensor-png", str(sensors_png)],
+                       capture_output=True, text=True, timeout=90)
+    assert r.returncode == 0, r.stderr
+    assert "sensor readings at" in r.stdout and "(simulated)" in r.stdout and f"wrote {sensors_png}" in r.stdout
+    assert sensors_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and sensors_png.stat().st_size > 10_000
