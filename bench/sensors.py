@@ -4,9 +4,10 @@
    --seconds (60). Each sample's lateness is the time it was read minus its scheduled time (start + k * period,
    on the monotonic clock), measured by the sampler itself into the capture's stats: p50, p99, max, and the
    samples missed (more than a period late). The rows' times are checked to sit exactly on the schedule.
-2. CPU: --sensors (10) captures at once, one sysfs sensor each (a sampler thread each: the costly way), at a
-   1 s period for --cpu-seconds (60). The daemon's utime + stime (/proc/PID/stat, all threads) over the window,
-   less its own rate in a quiet window just before (--quiet-seconds, scaled), per sensor, as % of one core.
+2. CPU: --sensors (10) captures at once, one sysfs sensor each (a sampler thread each, and the engine's
+   supervision of each capture: the costly way), at a 1 s period for --cpu-seconds (60); then one capture of a
+   point with those 10 sensors. The daemon's utime + stime (/proc/PID/stat, all threads) over the window, less
+   its own rate in a quiet window just before (--quiet-seconds, scaled), per sensor, as % of one core.
 Goals (the issue's): p99 jitter < 2 ms at 10 ms; CPU < 1 % of a core per sensor at 1 s.
 Everything made (daemon, temp dir) is removed on exit.
 
@@ -50,7 +51,9 @@ def sensors_toml(directory: Path, n: int) -> str:
         value = directory / f"temp{i}_input"
         value.write_text(f"{40000 + i}\n")
         value.chmod(0o444)
-        tables.append(f'[sensors.s{i}]\ndriver = "sysfs"\npath = "{value}"\nkind = "temperature"\nscale = 0.001\n')
+        table = f'driver = "sysfs"\npath = "{value}"\nkind = "temperature"\nscale = 0.001\n'
+        tables.append(f"[sensors.s{i}]\n{table}")
+        tables.append(f'[sensors.all{i}]\n{table}point = "all"\n')  # the same file: one channel for both
     return "\n".join(tables)
 
 
@@ -76,21 +79,22 @@ def jitter(d: Daemon, seconds: float) -> dict[str, Any]:
             "p99_ms": s["lateness_p99_us"] / 1000, "max_ms": s["lateness_max_us"] / 1000}
 
 
-def cpu(d: Daemon, n: int, seconds: float, quiet: float) -> dict[str, Any]:
+def cpu(d: Daemon, n: int, seconds: float, quiet: float, points: list[str]) -> dict[str, Any]:
+    """The daemon's CPU while captures of these points run, per sensor (n sensors in all)."""
     pid = d.proc.pid if d.proc else 0
     t0, c0 = time.monotonic(), cpu_seconds(pid)
     time.sleep(quiet)
     idle_rate = (cpu_seconds(pid) - c0) / (time.monotonic() - t0)
     start = time.time() + LEAD_S
-    ids = [schedule(d, f"s{i}", start, start + seconds, 1000) for i in range(n)]
+    ids = [schedule(d, point, start, start + seconds, 1000) for point in points]
     time.sleep(max(0.0, start - time.time()))
     t1, c1 = time.monotonic(), cpu_seconds(pid)
     time.sleep(seconds)
     wall, used = time.monotonic() - t1, cpu_seconds(pid) - c1
     states = [d.wait(cid, ("complete", "truncated", "failed"), timeout=30)["state"] for cid in ids]
     net = max(0.0, used - idle_rate * wall)
-    return {"sensors": n, "period_ms": 1000, "seconds": round(wall, 1), "states": sorted(set(states)),
-            "idle_pct": 100 * idle_rate, "total_pct": 100 * used / wall,
+    return {"sensors": n, "captures": len(points), "period_ms": 1000, "seconds": round(wall, 1),
+            "states": sorted(set(states)), "idle_pct": 100 * idle_rate, "total_pct": 100 * used / wall,
             "per_sensor_pct": 100 * net / wall / n}
 
 
@@ -112,10 +116,12 @@ def main() -> int:
         extra = sensors_toml(work, args.sensors)
         with running(work / "dev", max_concurrent_captures=args.sensors + 1, project_max_concurrent_captures=
                      args.sensors + 1, capture_length_limit=3600, extra_toml=extra) as d:
+            n = args.sensors
             result = {"jitter": jitter(d, args.seconds),
-                      "cpu": cpu(d, args.sensors, args.cpu_seconds, args.quiet_seconds)}
-    j, c = result["jitter"], result["cpu"]
-    result["goals_met"] = j["p99_ms"] < GOAL_P99_MS and c["per_sensor_pct"] < GOAL_CPU_PCT
+                      "cpu": cpu(d, n, args.cpu_seconds, args.quiet_seconds, [f"s{i}" for i in range(n)]),
+                      "cpu_one_point": cpu(d, n, args.cpu_seconds, args.quiet_seconds, ["all"])}
+    j, c, one = result["jitter"], result["cpu"], result["cpu_one_point"]
+    result["goals_met"] = j["p99_ms"] < GOAL_P99_MS and max(c["per_sensor_pct"], one["per_sensor_pct"]) < GOAL_CPU_PCT
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
@@ -126,6 +132,9 @@ def main() -> int:
     print(f"CPU, {c['sensors']} captures of one sysfs sensor each every 1 s for {c['seconds']:g} s "
           f"({', '.join(c['states'])}): daemon {c['total_pct']:.3f} % of a core (idle {c['idle_pct']:.3f} %), "
           f"{c['per_sensor_pct']:.4f} % per sensor (goal < {GOAL_CPU_PCT:g} %)")
+    print(f"CPU, one capture of a point of {one['sensors']} sysfs sensors every 1 s for {one['seconds']:g} s "
+          f"({', '.join(one['states'])}): daemon {one['total_pct']:.3f} % of a core (idle {one['idle_pct']:.3f} %), "
+          f"{one['per_sensor_pct']:.4f} % per sensor")
     print("goals met" if result["goals_met"] else "GOALS NOT MET")
     return 0
 

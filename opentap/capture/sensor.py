@@ -99,6 +99,19 @@ def realtime() -> bool:
     return True
 
 
+def _reopen(directory: Path) -> None:
+    """A resumed capture goes on in its file: the one a previous segment published is hidden again (else this
+    segment's would replace it), and a row a crash cut short is dropped (else the next would join it)."""
+    hidden, final = directory / HIDDEN, directory / FINAL
+    if final.exists() and not hidden.exists():
+        final.rename(hidden)
+    if hidden.exists():
+        with open(hidden, "rb+") as f:
+            data = f.read()
+            if data and not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
+
+
 class SensorDriver:
     pid = None
 
@@ -124,6 +137,7 @@ class SensorDriver:
             raise
         self.directory.mkdir(parents=True, exist_ok=True)
         path = self.directory / HIDDEN
+        _reopen(self.directory)
         new = not path.exists()
         self._file = open(path, "a")  # noqa: SIM115 - closed by stop()
         if new:
@@ -226,6 +240,7 @@ def _totals(directory: Path) -> Totals:
     with open(files[0]) as f:
         rows = max(0, sum(1 for _ in f) - 1)
     counts, lateness = segment_stats(directory)
+    counts["samples"] = rows  # the file's count: a segment ended by a crash wrote no sampler JSON
     stats = {**counts, "lateness_p50_us": lateness.percentile(50), "lateness_p99_us": lateness.percentile(99),
              "lateness_max_us": lateness.max_us}
     return Totals(packets=rows, stats=stats)  # rows sampled, not packets

@@ -176,3 +176,22 @@ def test_the_demo_draws_a_sensor_capture(daemon: Daemon, tmp_path: Path) -> None
     assert r.returncode == 0, r.stderr
     assert "sensor readings at" in r.stdout and "(simulated)" in r.stdout and f"wrote {sensors_png}" in r.stdout
     assert sensors_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and sensors_png.stat().st_size > 10_000
+
+
+def test_a_capture_resumed_after_kill9_keeps_its_rows_and_schedule(daemon: Daemon) -> None:
+    start = round(time.time() + 0.5, 3)
+    cap = schedule(daemon, "demo_motion", start, start + 12, period=100)
+    daemon.wait(cap["id"], ("running",))
+    time.sleep(1.5)
+    daemon.kill9()
+    time.sleep(1.0)
+    daemon.start()
+    assert daemon.capture(cap["id"])["state"] == "running"  # resumed: a new segment
+    final = daemon.wait(cap["id"], ("complete", "truncated", "failed"), timeout=20)
+    assert final["state"] == "truncated" and "the daemon was down from" in final["reason"], final
+    lines = httpx.get(f"{daemon.url}/retrieve", params={"id": cap["id"]}, timeout=10).text.splitlines()
+    assert lines[0] == "time,motion" and lines.count("time,motion") == 1  # one file, one header
+    offsets = [int(line.split(",")[0]) - round(start * 1000) for line in lines[1:]]
+    assert offsets == sorted(set(offsets)) and all(t % 100 == 0 for t in offsets)
+    assert offsets[0] == 0 and offsets[-1] == 11900 and 40 <= len(offsets) < 110  # both segments, a gap between
+    assert final["packets"] == len(offsets) and final["stats"]["samples"] == len(offsets)
