@@ -26,7 +26,6 @@ from opentap.capture.types import CSV_MEDIA, CaptureType, DriverContext, Format,
 from opentap.config import ObservationPoint
 from opentap.configsensors import SensorPoint, SensorSpec, columns
 from opentap.sensors import hub as sensor_hub
-from opentap.sensors.base import SensorError
 
 log = logging.getLogger("opentap.sensor")
 HIDDEN, FINAL = ".sensor.csv", "sensor.csv"
@@ -107,9 +106,11 @@ def _reopen(directory: Path) -> None:
         final.rename(hidden)
     if hidden.exists():
         with open(hidden, "rb+") as f:
-            data = f.read()
-            if data and not data.endswith(b"\n"):
-                f.truncate(data.rfind(b"\n") + 1)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 4096))  # rows are short: the last whole one ends in this tail
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
 
 
 class SensorDriver:
@@ -132,17 +133,17 @@ class SensorDriver:
         try:
             for spec in self.specs:
                 self.leases.append(self.hub.acquire(spec, self.period_ms))
-        except SensorError:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / HIDDEN
+            _reopen(self.directory)
+            new = not path.exists()
+            self._file = open(path, "a")  # noqa: SIM115 - closed by stop()
+            if new:
+                self._file.write(",".join(["time", *columns(self.specs)]) + "\n")
+                self._file.flush()
+        except BaseException:  # the capture fails to start: the channels it took go back
             self._release()
             raise
-        self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / HIDDEN
-        _reopen(self.directory)
-        new = not path.exists()
-        self._file = open(path, "a")  # noqa: SIM115 - closed by stop()
-        if new:
-            self._file.write(",".join(["time", *columns(self.specs)]) + "\n")
-            self._file.flush()
         self._thread = threading.Thread(target=self._run, name=f"sensor-{self.directory.name}", daemon=True)
         self._thread.start()
 

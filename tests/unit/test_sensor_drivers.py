@@ -208,3 +208,12 @@ def test_the_simulated_signal_is_deterministic_and_plausible() -> None:
     assert [src.read(t) for t in (0, 1, 2)] == [src.read(t) for t in (0, 1, 2)]
     assert all(19 < simulated.signal("temperature", t) < 25 for t in range(0, 3600, 7))
     assert all(0 <= simulated.signal("motion", t / 10) <= 1000 for t in range(0, 600))
+
+
+def test_a_resumed_capture_goes_on_in_its_file(tmp_path: Path) -> None:
+    (tmp_path / sensor.FINAL).write_text("time,x\n1,2\n3,4\n5,")  # published by the engine; cut by a crash
+    sensor._reopen(tmp_path)
+    assert (tmp_path / sensor.HIDDEN).read_text() == "time,x\n1,2\n3,4\n" and not (tmp_path / sensor.FINAL).exists()
+    (tmp_path / sensor.HIDDEN).write_text("time,x\n" + "1,2\n" * 3000 + "77,")
+    sensor._reopen(tmp_path)
+    assert (tmp_path / sensor.HIDDEN).read_text() == "time,x\n" + "1,2\n" * 3000
