@@ -150,6 +150,10 @@ def test_a_phidget_that_is_not_there_fails_in_the_stated_time(daemon: Daemon) ->
 
 
 def test_the_cli_saves_a_sensor_capture(daemon: Daemon, tmp_path: Path) -> None:
+    caps = subprocess.run([sys.executable, "-m", "opentap", "capabilities", "--url", daemon.url], capture_output=True,
+                          text=True, timeout=60)
+    assert caps.returncode == 0 and "Sensor points:" in caps.stdout, caps.stderr
+    assert "temperature (°C), voltage (V)" in caps.stdout and "simulated" in caps.stdout
     out = tmp_path / "temp.csv"
     r = subprocess.run([sys.executable, "-m", "opentap", "capture", "sensor", "--url", daemon.url, "--point", "rack",
                         "--period", "500", "--duration", "2s", "-o", str(out)], capture_output=True, text=True,
