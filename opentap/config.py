@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format", "metrics_listen",
+    "ethernet_default_format", "metrics_listen", "sensors",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -93,6 +93,7 @@ class Config:
     disk_quota_mb: float = 1024
     default_observation_point: str | None = None
     observation_points: dict[str, ObservationPoint] = field(default_factory=dict)
+    sensor_points: dict = field(default_factory=dict)  # name -> configsensors.SensorPoint ([sensors.NAME])
     auth: str = "token"
     tokens: list[Token] = field(default_factory=list)
     ssh_keys: dict[str, SshKey] = field(default_factory=dict)
@@ -275,6 +276,10 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
     cfg.default_observation_point = default or next(iter(cfg.observation_points), None)
+    if "sensors" in raw:
+        from opentap import configsensors  # here: it imports this module
+
+        cfg.sensor_points = configsensors.points(path, raw["sensors"], cfg.observation_points)
     return cfg
 
 

@@ -76,7 +76,9 @@ class Op:
 
 SEMANTIC = ("A 400 also when the window is empty, in the past, longer than the capture length limit or more "
             "than 366 days ahead, when the observation point is not one the caller may use, an option does not "
-            "apply to the type, or the filter does not compile; a 409 when the id is taken.")
+            "apply to the type, or the filter does not compile, or a sensor point cannot capture now (the message "
+            "says why: a Phidget without the Phidget22 library, an unreadable file) or its sensors cannot follow "
+            "the period; a 409 when the id is taken.")
 
 
 AMBIGUOUS = "A 409 when the caller is an admin, several projects use the id and no project is named."

@@ -200,7 +200,7 @@ class CaptureEngine:
         directory = self._make_dir(cap)
         ctx = DriverContext(directory, cap.interface, cap.segments, dict(cap.options), self.cfg.capture_buffer_kib,
                             self.cfg.chunk_mb, self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout,
-                            int(cap.stop * 1e9), self.cfg.capture_user)
+                            int(cap.stop * 1e9), self.cfg.capture_user, start_ns=int(cap.start * 1e9))
         driver = ctype.make_driver(ctx)
         try:
             driver.start()

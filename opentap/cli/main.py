@@ -154,9 +154,10 @@ def parser() -> argparse.ArgumentParser:
     flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
     flows.set_defaults(fn=_flows)
 
-    from opentap.cli import captures, invoke, taas  # taas: tap-service-*, tap-flow-*, port-*
+    from opentap.cli import captures, invoke, sensors, taas  # taas: tap-service-*, tap-flow-*, port-*
 
     captures.add_commands(sub)
+    sensors.add_command(sub)
     invoke.add_command(sub)
     taas.add_commands(sub)
     return p
