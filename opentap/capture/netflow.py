@@ -8,13 +8,12 @@ its packets, each chunk is deleted once tcpdump has closed it and every record i
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from opentap.capture import tcpdump
+from opentap.capture import storage, tcpdump
 from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Format, Totals
 from opentap.flows import nfcsv
@@ -65,16 +64,7 @@ class NetflowDriver:
 
     def start(self) -> None:
         self.capturer.start()
-        path = self.directory / HIDDEN
-        if not path.exists() and (self.directory / FINAL).exists():
-            # a segment after a clean stop, which published the records: append to them again, or the
-            # next publish would replace them with this segment's alone
-            os.replace(self.directory / FINAL, path)
-        new = not path.exists()
-        self._out = open(path, "a")  # noqa: SIM115 - closed by stop()
-        if new:
-            self._out.write(nfcsv.HEADER + "\n")
-            self._out.flush()
+        self._out = storage.append_to(self.directory, HIDDEN, FINAL, nfcsv.HEADER + "\n")
         self._thread = threading.Thread(target=self._run, name=f"meter-{self.directory.name}", daemon=True)
         self._thread.start()
 

@@ -98,21 +98,6 @@ def realtime() -> bool:
     return True
 
 
-def _reopen(directory: Path) -> None:
-    """A resumed capture goes on in its file: the one a previous segment published is hidden again (else this
-    segment's would replace it), and a row a crash cut short is dropped (else the next would join it)."""
-    hidden, final = directory / HIDDEN, directory / FINAL
-    if final.exists() and not hidden.exists():
-        final.rename(hidden)
-    if hidden.exists():
-        with open(hidden, "rb+") as f:
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - 4096))  # rows are short: the last whole one ends in this tail
-            tail = f.read()
-            if tail and not tail.endswith(b"\n"):
-                f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
-
-
 class SensorDriver:
     pid = None
 
@@ -134,13 +119,8 @@ class SensorDriver:
             for spec in self.specs:
                 self.leases.append(self.hub.acquire(spec, self.period_ms))
             self.directory.mkdir(parents=True, exist_ok=True)
-            path = self.directory / HIDDEN
-            _reopen(self.directory)
-            new = not path.exists()
-            self._file = open(path, "a")  # noqa: SIM115 - closed by stop()
-            if new:
-                self._file.write(",".join(["time", *columns(self.specs)]) + "\n")
-                self._file.flush()
+            self._file = storage.append_to(self.directory, HIDDEN, FINAL,
+                                           ",".join(["time", *columns(self.specs)]) + "\n")
         except BaseException:  # the capture fails to start: the channels it took go back
             self._release()
             raise
