@@ -1,0 +1,299 @@
+"""One observation point's ring: tcpdump captures the point all the time into blocks, each indexed and
+published when closed, the oldest deleted so that the ring's directory never holds more than its budget.
+
+    <data_dir>/rings/<point>/
+        ring.json                         the runs (when tcpdump was recording) and how far eviction has reached
+        .run-000003.pcap, .pcap1 ...      tcpdump's blocks, hidden while it may still write them
+        block-000003-000000.pcap (.idx)   closed blocks and their indexes (ringindex.py); the index goes first
+
+The budget holds because tcpdump's open block and a closed one not yet published are kept room for (blocks
+are 1/16 of the budget, at most 64 MB): every pass deletes the oldest blocks until what is published plus
+that room fits. A pass runs every POLL seconds in the ring's own thread, which also forked tcpdump (its
+parent-death signal is tied to that thread).
+
+A run is one tcpdump process. ring.json records when each began listening and when it ended, so that a
+question about a time the ring was not recording (the daemon down, the ring off) is answered as a gap,
+never as "no packets".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from opentap.capture import children, ringindex, storage
+from opentap.capture.tcpdump import tcpdump_path
+
+log = logging.getLogger("opentap.ring")
+POLL = 0.25  # seconds between passes: flush, publish, evict
+FLUSH_LAG = 1.5  # seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before a flush writes it
+RESTART_AFTER = 5.0  # seconds before a tcpdump that died is started again
+MIN_RING_MB = 16
+SNAPLEN = 262144
+_HIDDEN_RE = re.compile(r"^\.run-(\d{6})\.pcap(\d*)$")
+_BLOCK_RE = re.compile(r"^block-(\d{6})-(\d{6})\.pcap$")
+
+
+def block_mb(budget_mb: float) -> int:
+    """tcpdump's -C for a ring (millions of bytes): 1/16 of the budget, 1 to 64."""
+    return max(1, min(64, int(budget_mb // 16)))
+
+
+def reserve_bytes(budget_mb: float) -> int:
+    """Room kept for blocks not yet published: the open one and one closed, each at most -C plus a packet
+    (tcpdump rotates after the write that passes -C) and its stdio buffer, and one more for a slow pass."""
+    return 3 * (block_mb(budget_mb) * 1_000_000 + 2 * (SNAPLEN + 16))
+
+
+@dataclass(frozen=True)
+class Block:
+    pcap: Path
+    index: Path | None  # None: still being written or not yet indexed; a query reads it whole
+
+
+class Ring:
+    def __init__(self, directory: Path, interface: str, budget_mb: float, *, bpf: str | None = None,
+                 buffer_kib: int = 32768, user: str | None = None) -> None:
+        self.directory, self.interface, self.budget_mb = directory, interface, budget_mb
+        self.bpf, self.buffer_kib, self.user = bpf, buffer_kib, user
+        self.error: str | None = None
+        self._lock = threading.Lock()  # the state below is read by API threads
+        self._state = self._load()
+        self._flushed_at = 0.0  # wall time of the last flush that followed a whole FLUSH_LAG of running
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._proc: subprocess.Popen | None = None
+        self._run = 0
+
+    @property
+    def budget_bytes(self) -> int:
+        return int(self.budget_mb * 1024 * 1024)
+
+    # --- state --------------------------------------------------------------------------------------------
+    def _load(self) -> dict:
+        try:
+            state = json.loads((self.directory / "ring.json").read_text())
+        except (OSError, ValueError):
+            state = {}
+        runs = [r for r in state.get("runs", []) if isinstance(r, dict) and "start" in r]
+        for r in runs:  # a run a crash left open ended, at the latest, with the last block it wrote
+            if r.get("stop") is None:
+                r["stop"] = self._last_write(r.get("run", 0)) or r["start"]
+        return {"runs": runs, "evicted_through": float(state.get("evicted_through", 0.0))}
+
+    def _last_write(self, run: int) -> float | None:
+        times = [p.stat().st_mtime for p in self._run_files(run)]
+        return max(times) if times else None
+
+    def _run_files(self, run: int) -> list[Path]:
+        if not self.directory.is_dir():
+            return []
+        return [p for p in self.directory.iterdir() if p.name.startswith((f"block-{run:06d}-", f".run-{run:06d}."))]
+
+    def _save(self) -> None:
+        hidden = self.directory / ".ring.json.tmp"
+        with self._lock:
+            text = json.dumps(self._state)
+        hidden.write_text(text)
+        os.replace(hidden, self.directory / "ring.json")
+
+    # --- what queries and /capabilities see --------------------------------------------------------------
+    def since(self) -> float | None:
+        """From when the ring holds every packet it recorded: the start of its oldest run, or where eviction
+        has reached. None: it has never recorded."""
+        with self._lock:
+            runs = self._state["runs"]
+            if not runs:
+                return None
+            return max(runs[0]["start"], self._state["evicted_through"])
+
+    def gaps(self, start: float, stop: float) -> list[tuple[float, float]]:
+        """The parts of [start, stop] during which the ring was not recording."""
+        with self._lock:
+            spans = [(r["start"], r["stop"] if r["stop"] is not None else time.time()) for r in self._state["runs"]]
+        out, at = [], start
+        for a, b in spans:
+            if a > at and at < stop:
+                out.append((at, min(a, stop)))
+            at = max(at, b)
+        if at < stop and not self.recording:
+            out.append((at, stop))
+        return [(a, b) for a, b in out if b - a > 0.001]
+
+    def flushed_through(self) -> float:
+        """Every packet stamped before this time is in the ring's files (a ring that is not recording has
+        written everything it will)."""
+        if not self.recording:
+            return time.time()
+        return self._flushed_at - FLUSH_LAG
+
+    @property
+    def recording(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None and not self._stop.is_set()
+
+    def blocks(self) -> list[Block]:
+        """Every block in time order: published (with index), then those tcpdump may still be writing."""
+        if not self.directory.is_dir():
+            return []
+        names = os.listdir(self.directory)
+        published = sorted(n for n in names if _BLOCK_RE.match(n))
+        hidden = sorted((n for n in names if _HIDDEN_RE.match(n)), key=_hidden_key)
+        out = []
+        for n in published:
+            idx = self.directory / n.replace(".pcap", ".idx")
+            out.append(Block(self.directory / n, idx if idx.exists() else None))
+        return out + [Block(self.directory / n, None) for n in hidden]
+
+    def status(self) -> dict:
+        since = self.since()
+        return {"interface": self.interface, "ring_mb": self.budget_mb, "recording": self.recording,
+                "ring_since": since, "bytes": storage.tree_size(self.directory) if self.directory.is_dir() else 0,
+                "blocks": len(self.blocks()), "error": self.error}
+
+    # --- life cycle ---------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._thread = threading.Thread(target=self._loop, name=f"ring-{self.directory.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(timeout=30)
+
+    def _spawn(self) -> None:
+        runs = [r.get("run", 0) for r in self._state["runs"]] + [_hidden_key(p)[0] for p in self._hidden()]
+        runs += [int(m.group(1)) for n in os.listdir(self.directory) if (m := _BLOCK_RE.match(n))]
+        self._run = max(runs, default=0) + 1
+        argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(SNAPLEN),
+                "-C", str(block_mb(self.budget_mb)), "-Z", self.user or "root",
+                "-w", str(self.directory / f".run-{self._run:06d}.pcap")]
+        log_path = self.directory / f"tcpdump-{self._run:06d}.log"
+        self._proc = children.spawn(argv + (["--", self.bpf] if self.bpf else []), log_path)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and "listening on" not in _text(log_path):
+            if self._proc.poll() is not None:
+                break
+            time.sleep(0.02)
+        if self._proc.poll() is not None or "listening on" not in _text(log_path):
+            children.stop(self._proc)
+            self._proc = None
+            raise RuntimeError(f"tcpdump for the ring did not start: {_text(log_path).strip()[-300:]}")
+        for old in self.directory.glob("tcpdump-*.log"):  # only the running one's drop counts matter
+            if old != log_path:
+                old.unlink(missing_ok=True)
+        with self._lock:
+            self._state["runs"].append({"run": self._run, "start": time.time(), "stop": None})
+        self._save()
+        self._started = self._sent_before = time.time()
+
+    def _end_run(self) -> None:
+        if self._proc is not None:
+            children.stop(self._proc)
+            self._proc = None
+        with self._lock:
+            for r in self._state["runs"]:
+                if r.get("stop") is None:
+                    r["stop"] = time.time()
+        self._publish(keep_last=False)
+        self._save()
+
+    def _loop(self) -> None:
+        retry_at = 0.0
+        while not self._stop.is_set():
+            try:
+                if self._proc is None or self._proc.poll() is not None:
+                    if self._proc is not None:  # it died: the run ends here, and a new one starts soon
+                        self.error = f"tcpdump exited with {self._proc.returncode}"
+                        self._end_run()
+                        retry_at = time.monotonic() + RESTART_AFTER
+                    if time.monotonic() >= retry_at:
+                        self._spawn()
+                        self.error = None
+                else:
+                    self._pass()
+            except Exception as e:  # a full disk, a vanished interface: said in the status, tried again
+                log.warning("ring %s: %s", self.directory.name, e)
+                self.error = str(e)
+                retry_at = time.monotonic() + RESTART_AFTER
+            self._stop.wait(POLL)
+        with contextlib.suppress(Exception):
+            self._end_run()
+
+    def _pass(self) -> None:
+        assert self._proc is not None
+        sent = time.time()
+        self._proc.send_signal(signal.SIGUSR2)  # tcpdump flushes its buffered packets to the open block
+        # the flush before this one is surely done: what was stamped FLUSH_LAG before it is in the files
+        if self._sent_before - self._started >= FLUSH_LAG:
+            self._flushed_at = self._sent_before
+        self._sent_before = sent
+        self._publish(keep_last=True)
+
+    def _hidden(self) -> list[Path]:
+        return sorted((p for p in self.directory.iterdir() if _HIDDEN_RE.match(p.name)), key=_hidden_key)
+
+    def _publish(self, *, keep_last: bool) -> None:
+        hidden = self._hidden()
+        for path in hidden[:-1] if keep_last else hidden:
+            index = ringindex.build(path)
+            self._evict()
+            run, n = _hidden_key(path)
+            name = f"block-{run:06d}-{n:06d}"
+            ringindex.write(index, self.directory / f"{name}.idx")
+            storage.publish(path, self.directory / f"{name}.pcap")
+        self._evict()
+
+    def _evict(self) -> None:
+        """Delete the oldest blocks until what is on disk plus the room for unpublished blocks fits."""
+        blocks = [b for b in self.blocks() if _BLOCK_RE.match(b.pcap.name)]
+        used = storage.tree_size(self.directory)
+        unpublished = sum(_size(p) for p in self._hidden())
+        evicted = False
+        while blocks and used - unpublished + reserve_bytes(self.budget_mb) > self.budget_bytes:
+            oldest = blocks.pop(0)
+            idx = oldest.pcap.with_suffix(".idx")
+            try:
+                last = ringindex.read(idx).last_ns / 1e9
+            except (OSError, ValueError):
+                last = oldest.pcap.stat().st_mtime
+            freed = _size(oldest.pcap) + _size(idx)
+            oldest.pcap.unlink(missing_ok=True)
+            idx.unlink(missing_ok=True)
+            used -= freed
+            with self._lock:
+                self._state["evicted_through"] = max(self._state["evicted_through"], last)
+                self._state["runs"] = [r for r in self._state["runs"]
+                                       if r["stop"] is None or r["stop"] > self._state["evicted_through"]]
+            evicted = True
+        if evicted:
+            self._save()
+
+
+def _hidden_key(path: Path | str) -> tuple[int, int]:
+    m = _HIDDEN_RE.match(Path(path).name)
+    assert m
+    return int(m.group(1)), int(m.group(2) or 0)
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
+
+
+def _text(path: Path) -> str:
+    try:
+        return path.read_text(errors="replace")
+    except FileNotFoundError:
+        return ""

@@ -1,0 +1,160 @@
+"""A ring block's index: its records in stretches of about a megabyte, each with its time range, byte range and
+a summary of what it holds (addresses, ports, IP protocols), so a query reads only the stretches whose time
+overlaps its window and whose summary may match its filter (ringfilter.py).
+
+The summary is taken with the flow meter's C decoder (one small meter per stretch, flushed at its end: its
+flow keys are the stretch's addresses, ports and protocols). What libpcap could match but the meter does not
+decode is accounted for so that skipping stays safe: ARP and RARP addresses (`host X` matches them) are added
+from the frames, and a frame that claims to be IPv4 or IPv6 but is cut short or malformed marks its stretch
+"opaque" (it may match anything). A block that is not Ethernet is opaque throughout.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opentap import _native
+from opentap.capture.ringfilter import Address, Predicate, Summary
+from opentap.flows.meter import FlowMeter
+from opentap.pcap import pcapfile
+
+VERSION = 1
+MAX_LISTED = 256  # addresses or ports per stretch: beyond this the stretch says "many", keeping the index small
+DLT_EN10MB = 1
+_KEY = struct.Struct("=16s16sHHHBB")  # fm_flow's key (csrc/flow.h), after first, last, packets, bytes, smac, dmac
+_KEY_AT = 48
+_FOREVER = 1e9  # seconds: a stretch's flows never time out inside it; flush() ends them all
+
+
+@dataclass(frozen=True)
+class Stretch:
+    offset: int  # the file offset of its first record
+    end: int  # one past its last record
+    first_ns: int
+    last_ns: int
+    packets: int
+    summary: Summary
+
+    def to_json(self) -> dict[str, Any]:
+        s = self.summary
+        return {"offset": self.offset, "end": self.end, "first_ns": self.first_ns, "last_ns": self.last_ns,
+                "packets": self.packets,
+                "addrs": None if s.addrs is None else sorted(str(a) for a in s.addrs),
+                "ports": None if s.ports is None else sorted(s.ports), "protos": sorted(s.protos),
+                "opaque": s.opaque}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> Stretch:
+        addrs = None if d["addrs"] is None else frozenset(ipaddress.ip_address(a) for a in d["addrs"])
+        ports = None if d["ports"] is None else frozenset(int(p) for p in d["ports"])
+        summary = Summary(addrs, ports, frozenset(int(p) for p in d["protos"]), bool(d["opaque"]))
+        return cls(int(d["offset"]), int(d["end"]), int(d["first_ns"]), int(d["last_ns"]), int(d["packets"]), summary)
+
+
+@dataclass(frozen=True)
+class BlockIndex:
+    first_ns: int
+    last_ns: int
+    packets: int
+    stretches: tuple[Stretch, ...]
+
+    def select(self, start_ns: int, stop_ns: int, may: Predicate) -> list[Stretch]:
+        """The stretches with a packet stamped in [start_ns, stop_ns] that the filter may match."""
+        return [s for s in self.stretches if s.last_ns >= start_ns and s.first_ns <= stop_ns and may(s.summary)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"version": VERSION, "first_ns": self.first_ns, "last_ns": self.last_ns, "packets": self.packets,
+                "stretches": [s.to_json() for s in self.stretches]}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> BlockIndex:
+        if d.get("version") != VERSION:
+            raise ValueError(f"index version {d.get('version')!r}, not {VERSION}")
+        return cls(int(d["first_ns"]), int(d["last_ns"]), int(d["packets"]),
+                   tuple(Stretch.from_json(s) for s in d["stretches"]))
+
+
+def _flow_keys(data: bytes, addrs: set[Address], ports: set[int], protos: set[int]) -> None:
+    for at in range(0, len(data), _native.FLOW_SIZE):
+        src, dst, sport, dport, _vlan, proto, ip = _KEY.unpack_from(data, at + _KEY_AT)
+        if ip == 4:
+            addrs.update((ipaddress.IPv4Address(src[12:]), ipaddress.IPv4Address(dst[12:])))
+        else:
+            addrs.update((ipaddress.IPv6Address(src), ipaddress.IPv6Address(dst)))
+        ports.update((sport, dport))
+        protos.add(proto)
+
+
+def _non_ip(records: pcapfile.Records, addrs: set[Address]) -> bool:
+    """Add ARP/RARP addresses; True when a frame that says IPv4/IPv6 (untagged: where libpcap looks without
+    `vlan`) is too short or malformed for the meter, so libpcap might still match it."""
+    buf, big = records.buf, records.header.byteorder == "big"
+    caplen_of = struct.Struct(">I" if big else "<I").unpack_from
+    opaque = False
+    for pos in memoryview(records.offsets).cast("q"):
+        (caplen,) = caplen_of(buf, pos + 8)
+        f = pos + 16
+        if caplen < 14:
+            continue
+        ethertype = buf[f + 12] << 8 | buf[f + 13]
+        if ethertype == 0x0800:
+            opaque |= caplen < 34 or buf[f + 14] >> 4 != 4
+        elif ethertype == 0x86DD:
+            opaque |= caplen < 54 or buf[f + 14] >> 4 != 6
+        elif ethertype in (0x0806, 0x8035):
+            if caplen < 42:
+                opaque = True
+            else:
+                addrs.update((ipaddress.IPv4Address(buf[f + 28:f + 32]), ipaddress.IPv4Address(buf[f + 38:f + 42])))
+    return opaque
+
+
+def _stretch(records: pcapfile.Records) -> Stretch:
+    header = records.header
+    meter = FlowMeter(_FOREVER, _FOREVER)
+    big = header.byteorder == "big"
+    ended = meter.feed(records.buf, records.offsets, big, header.nanosecond)  # those a FIN or RST ended
+    flows = ended.data + meter.flush().data
+    stats = meter.stats
+    addrs: set[Address] = set()
+    ports: set[int] = set()
+    protos: set[int] = set()
+    opaque = header.linktype != DLT_EN10MB
+    if not opaque:
+        _flow_keys(flows, addrs, ports, protos)
+        if stats.non_ip_packets:
+            opaque = _non_ip(records, addrs)
+    summary = Summary(frozenset(addrs) if len(addrs) <= MAX_LISTED else None,
+                      frozenset(ports) if len(ports) <= MAX_LISTED else None, frozenset(protos), opaque)
+    start = records.next_offset - records.end
+    return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, summary)
+
+
+def build(path: Path, stretch_bytes: int = pcapfile.BLOCK) -> BlockIndex:
+    """Index one closed pcap block."""
+    stretches = tuple(_stretch(r) for r in pcapfile.read_from(path, 0, stretch_bytes) if r.end)
+    if not stretches:
+        return BlockIndex(0, 0, 0, ())
+    return BlockIndex(min(s.first_ns for s in stretches), max(s.last_ns for s in stretches),
+                      sum(s.packets for s in stretches), stretches)
+
+
+def write(index: BlockIndex, path: Path) -> None:
+    """Under a hidden name, fsynced, then renamed: a reader sees a whole index or none."""
+    hidden = path.with_name(f".{path.name}.tmp")
+    with open(hidden, "w") as f:
+        json.dump(index.to_json(), f, separators=(",", ":"))
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(hidden, path)
+
+
+def read(path: Path) -> BlockIndex:
+    with open(path) as f:
+        return BlockIndex.from_json(json.load(f))

@@ -1,0 +1,187 @@
+"""Answering a window of the past from a ring: the packets stamped in [start, end) that a BPF filter matches.
+
+The indexes pick the stretches that can hold such packets (their time overlaps the window, their summary may
+match the filter); only those bytes are read. Records at the window's edges are cut by their timestamps here,
+and the filter itself is applied exactly by libpcap: the selected records are piped to `tcpdump -r - -w OUT`
+with the filter after `--`. Without a filter nothing needs libpcap and the records are written directly.
+
+Every block is opened before the first byte is read, so a block evicted (deleted) or published (renamed)
+while the query runs is read all the same.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import struct
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+from opentap._native import walk
+from opentap.capture import ringfilter, ringindex, storage
+from opentap.capture.ring import Block
+from opentap.capture.tcpdump import tcpdump_path
+from opentap.pcap import pcapfile
+
+READ = 1 << 20
+
+
+class QueryError(RuntimeError):
+    pass
+
+
+@dataclass
+class QueryResult:
+    files: list[Path] = field(default_factory=list)
+    packets: int = 0  # in the answer
+    stretches: int = 0  # indexed stretches in the ring
+    stretches_read: int = 0
+    unindexed_blocks: int = 0  # read whole: still open, or not indexed yet
+    bytes_read: int = 0
+    judged: bool = False  # whether the filter could be used to skip stretches
+
+
+@dataclass
+class _Source:
+    f: BinaryIO
+    header: pcapfile.PcapHeader
+    ranges: list[tuple[int, int]]
+
+
+def _ranges(stretches: list[ringindex.Stretch]) -> list[tuple[int, int]]:
+    """Byte ranges of the selected stretches, neighbours joined."""
+    out: list[tuple[int, int]] = []
+    for s in stretches:
+        if out and out[-1][1] == s.offset:
+            out[-1] = (out[-1][0], s.end)
+        else:
+            out.append((s.offset, s.end))
+    return out
+
+
+@contextlib.contextmanager
+def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Predicate,
+            result: QueryResult) -> Iterator[list[_Source]]:
+    files: list[BinaryIO] = []
+    try:
+        sources = []
+        for block in blocks:
+            try:
+                f = open(block.pcap, "rb", buffering=0)  # noqa: SIM115 - closed below, with the others
+            except FileNotFoundError:  # evicted since it was listed: older than anything still kept
+                continue
+            files.append(f)
+            header = pcapfile.read_header(f)
+            if header is None:
+                continue
+            size = os.fstat(f.fileno()).st_size
+            if block.index is None:
+                result.unindexed_blocks += 1
+                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size)]))
+                continue
+            try:
+                index = ringindex.read(block.index)
+            except (OSError, ValueError):  # gone with its block, or unreadable: read the block whole
+                result.unindexed_blocks += 1
+                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size)]))
+                continue
+            chosen = index.select(start_ns, end_ns - 1, may)
+            result.stretches += len(index.stretches)
+            result.stretches_read += len(chosen)
+            if chosen:
+                sources.append(_Source(f, header, _ranges(chosen)))
+        yield sources
+    finally:
+        for f in files:
+            f.close()
+
+
+def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> Iterator[bytes]:
+    """The whole records of the source's ranges stamped in [start_ns, end_ns), as runs of bytes."""
+    big = src.header.byteorder == "big"
+    stamp = struct.Struct((">" if big else "<") + "II").unpack_from
+    scale = 1 if src.header.nanosecond else 1000
+    for lo, hi in src.ranges:
+        pos, need = lo, 0
+        while pos < hi:
+            src.f.seek(pos)
+            buf = src.f.read(min(max(READ, need), hi - pos))
+            result.bytes_read += len(buf)
+            offsets, end, missing, bad, _captured, _wire = walk(buf, big, src.header.max_caplen)
+            if bad:
+                raise QueryError(f"a ring block is damaged at byte {pos + end}")
+            if not end:
+                if len(buf) < min(max(READ, need), hi - pos) or pos + len(buf) >= hi:
+                    break  # a record cut by the end of the open block: not written yet
+                need = len(buf) - end + missing
+                continue
+            offs = memoryview(offsets).cast("q")
+            first = _ns(stamp(buf, offs[0]), scale)
+            last = _ns(stamp(buf, offs[-1]), scale)
+            if first >= start_ns and last < end_ns:
+                yield buf[:end]
+            elif last >= start_ns and first < end_ns:
+                bounds = list(offs) + [end]
+                yield b"".join(buf[a:b] for a, b in zip(bounds, bounds[1:], strict=False)
+                               if start_ns <= _ns(stamp(buf, a), scale) < end_ns)
+            pos, need = pos + end, 0
+
+
+def _ns(sec_frac: tuple[int, int], scale: int) -> int:
+    return sec_frac[0] * 1_000_000_000 + sec_frac[1] * scale
+
+
+def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, out_dir: Path, prefix: str,
+            user: str | None = None) -> QueryResult:
+    """Write the answer to out_dir/<prefix>NNNNNN.pcap (one file per link type and format in the ring, so
+    normally one), each under a hidden name first. Returns what was read and found."""
+    may, judged = ringfilter.compile_may(bpf)
+    result = QueryResult(judged=judged)
+    with _opened(blocks, start_ns, end_ns, may, result) as sources:
+        groups: list[list[_Source]] = []
+        for src in sources:  # records are copied under one header: a new header starts a new file
+            if groups and groups[-1][0].header.raw == src.header.raw:
+                groups[-1].append(src)
+            else:
+                groups.append([src])
+        for n, group in enumerate(groups):
+            final = out_dir / f"{prefix}{n:06d}.pcap"
+            hidden = out_dir / f".{final.name}.part"
+            _write(group, start_ns, end_ns, bpf, hidden, out_dir / f".{prefix}query.log", user, result)
+            storage.publish(hidden, final)
+            result.files.append(final)
+    result.packets = pcapfile.count(result.files).packets
+    return result
+
+
+def _write(group: list[_Source], start_ns: int, end_ns: int, bpf: str | None, out: Path, log: Path,
+           user: str | None, result: QueryResult) -> None:
+    if not bpf:
+        with open(out, "wb") as f:
+            f.write(group[0].header.raw)
+            for src in group:
+                for run in _records(src, start_ns, end_ns, result):
+                    f.write(run)
+        return
+    argv = [tcpdump_path(), "-r", "-", "-w", str(out), "-Z", user or "root", "--", bpf]
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, close_fds=True)
+    assert proc.stdin is not None
+    try:
+        proc.stdin.write(group[0].header.raw)
+        for src in group:
+            for run in _records(src, start_ns, end_ns, result):
+                proc.stdin.write(run)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # tcpdump went early: its exit status says why
+    except BaseException:
+        proc.kill()
+        proc.wait()
+        raise
+    if proc.wait(timeout=600) != 0:
+        raise QueryError(f"tcpdump -r exited with {proc.returncode}: {log.read_text(errors='replace')[-300:]}")
+    log.unlink(missing_ok=True)
