@@ -46,6 +46,7 @@ class ObservationPoint:
     interface: str
     projects: tuple[str, ...] = ()  # empty = every project may use it
     admin_only: bool = False  # e.g. lo, which carries the device's own API traffic
+    ring_mb: float = 0  # the point's packet ring at start (configrings.py); 0: none
 
     def usable_by(self, project: str, admin: bool) -> bool:
         if admin:
@@ -348,7 +349,7 @@ def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
             spec = {"interface": spec}
         if not isinstance(spec, dict) or not isinstance(spec.get("interface"), str):
             raise ConfigError(path, key, "must be \"INTERFACE\" or {interface = \"...\", projects = [...], "
-                                         "admin_only = true}")
+                                         "admin_only = true, ring_mb = 4096}")
         if not hostif.valid_name(spec["interface"]):
             raise ConfigError(path, key, f"not a valid interface name: {spec['interface']!r}")
         projects = spec.get("projects", [])
@@ -357,10 +358,13 @@ def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
         admin_only = spec.get("admin_only", False)
         if not isinstance(admin_only, bool):
             raise ConfigError(path, key + ".admin_only", "must be true or false")
-        extra = set(spec) - {"interface", "projects", "admin_only"}
+        extra = set(spec) - {"interface", "projects", "admin_only", "ring_mb"}
         if extra:
             raise ConfigError(path, f"{key}.{sorted(extra)[0]}", "unknown key")
-        points[name] = ObservationPoint(name, spec["interface"], tuple(projects), admin_only)
+        from opentap.configrings import ring_mb  # here: it imports this module
+
+        ring = ring_mb(path, f"{key}.ring_mb", spec.get("ring_mb", 0))
+        points[name] = ObservationPoint(name, spec["interface"], tuple(projects), admin_only, ring)
     return points
 
 

@@ -180,7 +180,7 @@ def points(path: Path, raw: object, network: dict[str, ObservationPoint]) -> dic
     out = {}
     for point, specs in groups.items():
         drivers = "+".join(dict.fromkeys(s.driver for s in specs))
-        out[point] = SensorPoint(point, drivers, projects.get(point) or (), False, tuple(specs))
+        out[point] = SensorPoint(point, drivers, projects.get(point) or (), False, sensors=tuple(specs))
     return out
 
 

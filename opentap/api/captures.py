@@ -76,7 +76,7 @@ def points(dev: DeviceState, who: Principal) -> dict[str, ObservationPoint]:
 
 def _schedule(dev: DeviceState, who: Principal, type_name: str, params: dict[str, Any],
               fresh_id_if_taken: bool = False) -> dict[str, Any]:
-    checked = plan.check(dev.cfg, who, type_name, params, points=points(dev, who))
+    checked = plan.check(dev.cfg, who, type_name, params, points=points(dev, who), rings=dev.engine.rings)
     checked.fresh_id_if_taken = fresh_id_if_taken
     cap = dev.engine.call(lambda s: dev.engine.create(s, checked, who.project))
     msg = checked.msg

@@ -30,6 +30,7 @@ from opentap.capture import children, limits, manifest, outcome, recovery, reten
 from opentap.capture.errors import RequestError
 from opentap.capture.plan import Plan
 from opentap.capture.registry import REGISTRY
+from opentap.capture.rings import RingSet
 from opentap.capture.types import CaptureType, Driver, DriverContext
 from opentap.config import Config
 from opentap.db.models import Capture, find
@@ -50,6 +51,7 @@ class CaptureEngine:
         self._thread: threading.Thread | None = None
         self._next_gc = 0.0
         self.on_final: list[Callable[[Capture], None]] = []  # told of each capture's final state (the metrics)
+        self.rings = RingSet(cfg)  # each ring records in a thread of its own; the engine starts and stops them
 
     # --- life cycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -80,6 +82,10 @@ class CaptureEngine:
     def _run(self) -> None:
         with self.sessions() as s:
             self._recover(s)
+        try:
+            self.rings.reconcile()
+        except Exception:  # a ring that cannot start says why in its status; captures go on
+            log.exception("starting the rings failed")
         while not self._stopping.is_set():
             try:
                 delay = self._tick()
@@ -109,6 +115,7 @@ class CaptureEngine:
                     self._describe(cap)
                 log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
         self.active.clear()
+        self.rings.shutdown()
 
     # --- one pass -----------------------------------------------------------------------------------------
     def _tick(self) -> float:
@@ -150,7 +157,8 @@ class CaptureEngine:
             self._finish(s, cap, "truncated", f"disk full at {outcome.fmt_time(time.time())}")
             return
         driver.tick()
-        if cap.stop + self.registry[cap.type].stop_grace <= time.time():
+        # a capture from a ring may still be copying its window's end once the window is over
+        if cap.stop + self.registry[cap.type].stop_grace <= time.time() and not getattr(driver, "pending", False):
             self._finish(s, cap, "complete")
         elif not driver.alive():
             self._finish(s, cap, "failed", driver.failure())
@@ -180,6 +188,9 @@ class CaptureEngine:
 
     # --- transitions --------------------------------------------------------------------------------------
     def _begin(self, s: Session, cap: Capture, now: float) -> None:
+        if cap.options.get("from_ring"):  # its window is in the ring: late is not too late
+            self._launch(s, cap)
+            return
         if cap.stop <= now:
             self._set_final(s, cap, "failed", "the daemon was not running during the capture window")
             return
@@ -200,7 +211,8 @@ class CaptureEngine:
         directory = self._make_dir(cap)
         ctx = DriverContext(directory, cap.interface, cap.segments, dict(cap.options), self.cfg.capture_buffer_kib,
                             self.cfg.chunk_mb, self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout,
-                            int(cap.stop * 1e9), self.cfg.capture_user, start_ns=int(cap.start * 1e9))
+                            int(cap.stop * 1e9), self.cfg.capture_user, start_ns=int(cap.start * 1e9),
+                            ring=self.rings.get(cap.observation_point) if cap.options.get("from_ring") else None)
         driver = ctype.make_driver(ctx)
         try:
             driver.start()
@@ -365,6 +377,9 @@ class CaptureEngine:
         directory = self.directory(cap)
         if children.kill_orphan(cap.child_pid, str(directory)):
             outcome.wait_gone(cap.child_pid)
+        if cap.options.get("from_ring"):  # it goes on from its saved cursor; the ring tells its own gaps
+            self._launch(s, cap)
+            return
         last = outcome.last_write(directory) or cap.started_at or now
         clean = outcome.stopped_cleanly(cap.reason)
         if cap.stop > now and clean:

@@ -3,16 +3,23 @@ or as one CSV row per packet."""
 
 from __future__ import annotations
 
-from opentap.capture import tcpdump
-from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Format, encode_lines
+from opentap.capture import ringcapture, tcpdump
+from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Driver, DriverContext, Format, encode_lines
 from opentap.pcap import packetcsv
+
+
+def _driver(c: DriverContext) -> Driver:
+    if c.options.get("from_ring"):  # a window in the past: copied from the point's ring
+        return ringcapture.RingFollow(c, flows=False)
+    return tcpdump.TcpdumpDriver(c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144),
+                                 bpf=c.bpf, buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, stop_ns=c.stop_ns,
+                                 user=c.capture_user)
+
 
 ETHERNET = CaptureType(
     name="ethernet", point_kind="network", description="full packets at the observation point (pcap)",
     options=frozenset({"filter", "snaplen", "exclude_device_traffic"}),
-    make_driver=lambda c: tcpdump.TcpdumpDriver(
-        c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
-        buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, stop_ns=c.stop_ns, user=c.capture_user),
+    make_driver=_driver,
     formats={
         "pcap": Format(PCAP_MEDIA, "pcap", lambda d: tcpdump.pinned_stream(d, tcpdump.merged), reads_chunks=True),
         "csv": Format(CSV_MEDIA, "csv", lambda d: tcpdump.pinned_stream(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from opentap.capture import storage, tcpdump
 from opentap.capture.storage import publish
-from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Format, Totals
+from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Driver, DriverContext, Format, Totals
 from opentap.flows import nfcsv
 from opentap.flows.meter import NS, FlowMeter, Flows
 from opentap.flows.pipeline import ChunkFollower
@@ -127,6 +127,12 @@ class NetflowDriver:
         return problems
 
 
+def _ring_follow(ctx: DriverContext) -> Driver:
+    from opentap.capture import ringcapture  # here: it imports this module
+
+    return ringcapture.RingFollow(ctx, flows=True)
+
+
 def _totals(directory: Path) -> Totals:
     counts = stats(directory)
     return Totals(counts.get("packets", 0), counts.get("ip_bytes", 0), *tcpdump.drops(directory), stats=counts)
@@ -165,7 +171,7 @@ NETFLOW = CaptureType(
     name="netflow", point_kind="network",
     description="flow records metered from the packets at the observation point (nfdump CSV)",
     options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic"}),
-    make_driver=lambda c: NetflowDriver(
+    make_driver=lambda c: _ring_follow(c) if c.options.get("from_ring") else NetflowDriver(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
         keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user),

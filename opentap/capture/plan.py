@@ -9,9 +9,10 @@ from typing import Any
 
 from opentap import wire
 from opentap.auth import Principal
-from opentap.capture import bpf, devicefilter, sensor, storage
+from opentap.capture import bpf, devicefilter, ringplan, sensor, storage
 from opentap.capture.errors import RequestError
 from opentap.capture.registry import REGISTRY
+from opentap.capture.rings import RingSet
 from opentap.config import Config, ObservationPoint
 
 MAX_UNIX_TIME = 4_102_444_800  # 2100-01-01: anything later is a typo (ms instead of s, say)
@@ -85,9 +86,10 @@ def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None,
 
 
 def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], now: float | None = None,
-          points: dict[str, ObservationPoint] | None = None) -> Plan:
+          points: dict[str, ObservationPoint] | None = None, rings: RingSet | None = None) -> Plan:
     """Validate a request from GET /capture/{type} or POST /captures. Raises RequestError. points: where one
-    may capture (default: the config's; the API adds the tap services)."""
+    may capture (default: the config's; the API adds the tap services); rings: the device's, for windows in
+    the past."""
     if not who.can_write:
         raise RequestError(403, "your role may read captures but not start them (needs member or admin)")
     msg = ""
@@ -108,7 +110,8 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
 
     now = time.time() if now is None else now
     start, stop = _time("start", params.get("start")), _time("stop", params.get("stop"))
-    moved = int(start) < int(now)  # in whole seconds, as the original: a client's "now" is a moment old on arrival
+    ring = ringplan.from_ring(cfg, rings, type_name, point, start, now)
+    moved = not ring and int(start) < int(now)  # in whole seconds, as the original: a client's "now" is a moment old
     if moved:
         start = int(now)
         msg = " ".join(m for m in (msg, "Changed startTime to now because it was in the past.") if m)
@@ -151,6 +154,8 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
                 raise RequestError(400, str(e)) from None
         else:
             options[name] = _int_option(name, value)
+    if ring:
+        ringplan.check_options(options)
     if "exclude_device_traffic" in ctype.options:
         _device_traffic(cfg, who, options)
     if ctype.point_kind == "sensor":

@@ -37,7 +37,6 @@ log = logging.getLogger("opentap.ring")
 POLL = 0.25  # seconds between passes: flush, publish, evict
 FLUSH_LAG = 1.5  # seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before a flush writes it
 RESTART_AFTER = 5.0  # seconds before a tcpdump that died is started again
-MIN_RING_MB = 16
 SNAPLEN = 262144
 _HIDDEN_RE = re.compile(r"^\.run-(\d{6})\.pcap(\d*)$")
 _BLOCK_RE = re.compile(r"^block-(\d{6})-(\d{6})\.pcap$")

@@ -135,9 +135,9 @@ def _ns(sec_frac: tuple[int, int], scale: int) -> int:
 
 
 def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, out_dir: Path, prefix: str,
-            user: str | None = None) -> QueryResult:
-    """Write the answer to out_dir/<prefix>NNNNNN.pcap (one file per link type and format in the ring, so
-    normally one), each under a hidden name first. Returns what was read and found."""
+            first: int = 0, user: str | None = None) -> QueryResult:
+    """Write the answer to out_dir/<prefix>NNNNNN.pcap, numbered from first (one file per link type and format
+    in the ring, so normally one), each under a hidden name first. Returns what was read and found."""
     may, judged = ringfilter.compile_may(bpf)
     result = QueryResult(judged=judged)
     with _opened(blocks, start_ns, end_ns, may, result) as sources:
@@ -148,7 +148,7 @@ def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, ou
             else:
                 groups.append([src])
         for n, group in enumerate(groups):
-            final = out_dir / f"{prefix}{n:06d}.pcap"
+            final = out_dir / f"{prefix}{first + n:06d}.pcap"
             hidden = out_dir / f".{final.name}.part"
             _write(group, start_ns, end_ns, bpf, hidden, out_dir / f".{prefix}query.log", user, result)
             storage.publish(hidden, final)

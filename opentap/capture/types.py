@@ -39,6 +39,7 @@ class DriverContext:
     stop_ns: int  # the end of the window: data after it is cut off
     capture_user: str | None = None  # tcpdump runs as this user once the interface is open
     start_ns: int = 0  # the start of the window: a sampler's schedule counts from it
+    ring: Any = None  # capture/ring.py's Ring when the window is answered from the point's ring
 
     @property
     def bpf(self) -> str | None:
