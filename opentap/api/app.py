@@ -25,6 +25,7 @@ from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
 from . import boundary, capabilities, captures, errors, keystone, metrics, neutron, openapi, quotas, requestid, retrieve
+from . import rings as ring_routes
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
@@ -104,7 +105,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas, keystone, metrics):
+    for module in (capabilities, captures, retrieve, ring_routes, neutron, quotas, keystone, metrics):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 

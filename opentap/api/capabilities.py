@@ -61,7 +61,10 @@ async def capabilities(request: Request, dev: DeviceState = Depends(device),
     # each point once (a tap service is found by id and by name, and listed once)
     points = [p for p in dict.fromkeys(merged.values()) if merged.get(p.name) is p
               and p.usable_by(who.project, who.is_admin)]
-    network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
+    # how far back each point's ring reaches (null: no ring); tap services have none
+    network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {}),
+                "ring_since": dev.engine.rings.since(p.name) if p.name in cfg.observation_points else None}
+               for p in points]
     default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
     sensor_points = [p for p in cfg.sensor_points.values() if p.usable_by(who.project, who.is_admin)]
     return json_response({

@@ -19,7 +19,7 @@ from fastapi.openapi.utils import get_openapi
 from opentap.taas import apidoc
 from opentap.taas.attributes import RESOURCES
 
-from . import schemas
+from . import rings, schemas
 from .boundary import MAX_BODY, MAX_DEPTH
 from .errors import KEYSTONE_PREFIX, KEYSTONE_V3, is_keystone
 
@@ -121,6 +121,13 @@ def _opentap_ops() -> dict[tuple[str, str], Op]:
             note="A 400 for a format the capture's type does not have; a 409 while the capture has not started, "
                  "when it failed with nothing captured, has no data in that format, or (admins) its id is used by "
                  "several projects and no project is named; a 410 when its data files are gone."),
+        ("get", "/rings"): Op({"200": _json({"type": "object", "required": ["rings"], "properties": {
+            "rings": {"type": "array", "items": rings.RING_SCHEMA}}}, "every network point's ring")}, [400, 401, 403]),
+        ("put", "/rings/{point}"): Op({"200": _json({"type": "object", "required": ["ring"], "properties": {
+            "ring": rings.RING_SCHEMA}}, "the ring as it is now")}, [400, 401, 403, 404, 413],
+            [_param("point", "path", PATH_TEXT)], body=rings.RING_REQUEST),
+        ("delete", "/rings/{point}"): Op({"204": _json(None, "off, and its blocks deleted")}, [400, 401, 403, 404],
+                                         [_param("point", "path", PATH_TEXT)]),
         ("get", "/metrics"): Op({"200": {"description": "Prometheus' text exposition format",
                                          "content": {"text/plain": {"schema": {"type": "string"}}}}},
                                 [400, 401, 403]),

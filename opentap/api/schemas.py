@@ -113,7 +113,9 @@ CAPABILITIES = {
         "device": {"type": "string"}, "version": {"type": "string"},
         "capture_types": {"type": "array", "items": {"type": "string"}}, "types": {"type": "object"},
         "observation_points": {"type": "object", "required": ["network", "sensor"], "properties": {
-            "network": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+            "network": {"type": "array", "items": {"type": "object", "required": ["name", "ring_since"], "properties": {
+                "ring_since": {"anyOf": [NUMBER, NULL], "description": "how far back the point's ring reaches "
+                                                                      "(UNIX seconds); null: no ring"}}}},
             "sensor": {"type": "array", "items": SENSOR_POINT}}},
         "network_observation_pts": {"type": "array", "items": {"type": "string"}},
         "sensor_observation_pts": {"type": "array", "items": {"type": "string"},

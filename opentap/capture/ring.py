@@ -61,9 +61,10 @@ class Block:
 
 class Ring:
     def __init__(self, directory: Path, interface: str, budget_mb: float, *, bpf: str | None = None,
-                 buffer_kib: int = 32768, user: str | None = None) -> None:
+                 buffer_kib: int = 32768, user: str | None = None, file_mode: int = 0o600) -> None:
         self.directory, self.interface, self.budget_mb = directory, interface, budget_mb
         self.bpf, self.buffer_kib, self.user = bpf, buffer_kib, user
+        self.file_mode = file_mode  # of the index and state files it writes (filemodes.py: nobody else's business)
         self.error: str | None = None
         self._lock = threading.Lock()  # the state below is read by API threads
         self._state = self._load()
@@ -103,6 +104,7 @@ class Ring:
         with self._lock:
             text = json.dumps(self._state)
         hidden.write_text(text)
+        os.chmod(hidden, self.file_mode)
         os.replace(hidden, self.directory / "ring.json")
 
     # --- what queries and /capabilities see --------------------------------------------------------------
@@ -248,7 +250,7 @@ class Ring:
             self._evict()
             run, n = _hidden_key(path)
             name = f"block-{run:06d}-{n:06d}"
-            ringindex.write(index, self.directory / f"{name}.idx")
+            ringindex.write(index, self.directory / f"{name}.idx", self.file_mode)
             storage.publish(path, self.directory / f"{name}.pcap")
         self._evict()
 

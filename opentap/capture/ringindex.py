@@ -145,10 +145,11 @@ def build(path: Path, stretch_bytes: int = pcapfile.BLOCK) -> BlockIndex:
                       sum(s.packets for s in stretches), stretches)
 
 
-def write(index: BlockIndex, path: Path) -> None:
+def write(index: BlockIndex, path: Path, mode: int = 0o600) -> None:
     """Under a hidden name, fsynced, then renamed: a reader sees a whole index or none."""
     hidden = path.with_name(f".{path.name}.tmp")
-    with open(hidden, "w") as f:
+    with os.fdopen(os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w") as f:
+        os.fchmod(f.fileno(), mode)
         json.dump(index.to_json(), f, separators=(",", ":"))
         f.flush()
         os.fsync(f.fileno())

@@ -52,10 +52,8 @@ class RingSet:
         ring = self._rings.get(name)
         if ring is None or ring.budget_mb != budget_mb:
             point = self.cfg.observation_points[name]
-            # the device's own API and SSH traffic never enters a ring: other users' tokens travel there
-            ring = Ring(self.root / name, point.interface, budget_mb, bpf=devicefilter.device_filter(self.cfg),
-                        buffer_kib=self.cfg.capture_buffer_kib,
-                        user=self.cfg.capture_user)
+            ring = Ring(self.root / name, point.interface, budget_mb, buffer_kib=self.cfg.capture_buffer_kib,
+                        user=self.cfg.capture_user, file_mode=0o640 if self.cfg.data_group else 0o600)
             self._rings[name] = ring
         return ring
 
@@ -70,7 +68,10 @@ class RingSet:
                     filemodes.secure_dir(self.cfg, self.root)
                     filemodes.secure_dir(self.cfg, self.root / name)
                     self._rings.pop(name, None)
-                    self._ring(name, budget).start()
+                    ring = self._ring(name, budget)
+                    # the device's own API and SSH traffic never enters a ring: other users' tokens travel there
+                    ring.bpf = devicefilter.device_filter(self.cfg)
+                    ring.start()
                     self._running.add(name)
                     log.info("ring on %s: recording, %g MiB", name, budget)
                 elif not budget and name in self._running and ring is not None:
@@ -85,6 +86,7 @@ class RingSet:
             filemodes.secure_dir(self.cfg, self.root)
             hidden = self.root / ".settings.json.tmp"
             hidden.write_text(json.dumps(chosen))
+            filemodes.secure_file(self.cfg, hidden)
             os.replace(hidden, self._settings_path())
             self.reconcile()
 
