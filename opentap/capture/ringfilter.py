@@ -14,6 +14,7 @@ both are followed here, the second by treating such a value as "may match".
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from collections.abc import Callable
@@ -23,21 +24,51 @@ Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 PROTOS = {"tcp": 6, "udp": 17, "sctp": 132, "icmp": 1, "icmp6": 58}
 PORT_PROTOS = frozenset({6, 17, 132})
+BLOOM_BITS = 32768  # per stretch, when its addresses or ports are too many to list: 4 KiB, ~0.2 % false "may"
+BLOOM_HASHES = 4
 _TOKEN_RE = re.compile(r"\(|\)|&&|\|\||!|[^\s()!]+")
 _ALLOWED_RE = re.compile(r"^[A-Za-z0-9.:/()!&| \t\r\n]*$")  # no offsets, comparisons or arithmetic
 _KEYWORDS = {"and", "or", "not", "&&", "||", "!", "(", ")", "host", "net", "port", "src", "dst", "ip", "ip6",
              *PROTOS}
 
 
+def bloom_positions(key: bytes) -> list[int]:
+    """The bits a key sets in a stretch's Bloom filter (double hashing over one BLAKE2b digest)."""
+    digest = hashlib.blake2b(key, digest_size=8).digest()
+    h1, h2 = int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:], "little") | 1
+    return [(h1 + i * h2) % BLOOM_BITS for i in range(BLOOM_HASHES)]
+
+
+def addr_key(addr: Address) -> bytes:
+    return bytes([addr.version]) + addr.packed
+
+
+def port_key(port: int) -> bytes:
+    return b"p" + port.to_bytes(2, "big")
+
+
 @dataclass(frozen=True)
 class Summary:
-    """What a stretch of a ring holds. addrs/ports None: too many to list (anything may be there); opaque:
-    some packet looks like IP or ARP but could not be decoded, so libpcap might match it on any field."""
+    """What a stretch of a ring holds. addrs/ports None: too many to list, and then the Bloom filter (if any)
+    answers for single addresses and ports (a set bit pattern: "may"); opaque: some packet looks like IP or ARP
+    but could not be decoded, so libpcap might match it on any field."""
 
     addrs: frozenset[Address] | None
     ports: frozenset[int] | None
     protos: frozenset[int]
     opaque: bool
+    bloom: bytes | None = None
+
+    def _bloom_has(self, key: bytes) -> bool:
+        if self.bloom is None:
+            return True
+        return all(self.bloom[i >> 3] >> (i & 7) & 1 for i in bloom_positions(key))
+
+    def may_have_addr(self, addr: Address) -> bool:
+        return addr in self.addrs if self.addrs is not None else self._bloom_has(addr_key(addr))
+
+    def may_have_port(self, port: int) -> bool:
+        return port in self.ports if self.ports is not None else self._bloom_has(port_key(port))
 
 
 Predicate = Callable[[Summary], bool]
@@ -144,7 +175,7 @@ def _is_address(tok: str) -> bool:
 
 
 def _host(addr: Address) -> Predicate:
-    return lambda s: s.opaque or s.addrs is None or addr in s.addrs
+    return lambda s: s.opaque or s.may_have_addr(addr)
 
 
 def _net(net: Network) -> Predicate:
@@ -155,7 +186,7 @@ def _port(port: int, proto: int | None) -> Predicate:
     wanted = PORT_PROTOS if proto is None else frozenset({proto})
 
     def may(s: Summary) -> bool:
-        return s.opaque or ((s.ports is None or port in s.ports) and bool(wanted & s.protos))
+        return s.opaque or (s.may_have_port(port) and bool(wanted & s.protos))
     return may
 
 

@@ -11,6 +11,7 @@ from the frames, and a frame that claims to be IPv4 or IPv6 but is cut short or 
 
 from __future__ import annotations
 
+import base64
 import ipaddress
 import json
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from opentap import _native
-from opentap.capture.ringfilter import Address, Predicate, Summary
+from opentap.capture.ringfilter import BLOOM_BITS, Address, Predicate, Summary, addr_key, bloom_positions, port_key
 from opentap.flows.meter import FlowMeter
 from opentap.pcap import pcapfile
 
@@ -47,13 +48,16 @@ class Stretch:
                 "packets": self.packets,
                 "addrs": None if s.addrs is None else sorted(str(a) for a in s.addrs),
                 "ports": None if s.ports is None else sorted(s.ports), "protos": sorted(s.protos),
-                "opaque": s.opaque}
+                "opaque": s.opaque, **({"bloom": base64.b64encode(s.bloom).decode()} if s.bloom else {})}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Stretch:
         addrs = None if d["addrs"] is None else frozenset(ipaddress.ip_address(a) for a in d["addrs"])
         ports = None if d["ports"] is None else frozenset(int(p) for p in d["ports"])
-        summary = Summary(addrs, ports, frozenset(int(p) for p in d["protos"]), bool(d["opaque"]))
+        bloom = base64.b64decode(d["bloom"]) if d.get("bloom") else None
+        if bloom is not None and len(bloom) * 8 != BLOOM_BITS:
+            bloom = None  # another size than this version's: no answer from it, every lookup "may"
+        summary = Summary(addrs, ports, frozenset(int(p) for p in d["protos"]), bool(d["opaque"]), bloom)
         return cls(int(d["offset"]), int(d["end"]), int(d["first_ns"]), int(d["last_ns"]), int(d["packets"]), summary)
 
 
@@ -115,6 +119,14 @@ def _non_ip(records: pcapfile.Records, addrs: set[Address]) -> bool:
     return opaque
 
 
+def _bloom(addrs: set[Address], ports: set[int]) -> bytes:
+    bits = bytearray(BLOOM_BITS // 8)
+    for key in [addr_key(a) for a in addrs] + [port_key(p) for p in ports]:
+        for i in bloom_positions(key):
+            bits[i >> 3] |= 1 << (i & 7)
+    return bytes(bits)
+
+
 def _stretch(records: pcapfile.Records) -> Stretch:
     header = records.header
     meter = FlowMeter(_FOREVER, _FOREVER)
@@ -130,8 +142,10 @@ def _stretch(records: pcapfile.Records) -> Stretch:
         _flow_keys(flows, addrs, ports, protos)
         if stats.non_ip_packets:
             opaque = _non_ip(records, addrs)
+    many = len(addrs) > MAX_LISTED or len(ports) > MAX_LISTED
     summary = Summary(frozenset(addrs) if len(addrs) <= MAX_LISTED else None,
-                      frozenset(ports) if len(ports) <= MAX_LISTED else None, frozenset(protos), opaque)
+                      frozenset(ports) if len(ports) <= MAX_LISTED else None, frozenset(protos), opaque,
+                      _bloom(addrs, ports) if many else None)
     start = records.next_offset - records.end
     return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, summary)
 
