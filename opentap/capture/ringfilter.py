@@ -53,7 +53,7 @@ class Summary:
     answers for single addresses and ports (a set bit pattern: "may"); opaque: some packet looks like IP or ARP
     but could not be decoded, so libpcap might match it on any field."""
 
-    addrs: frozenset[Address] | None
+    addrs: frozenset[str] | None  # as ipaddress writes them (compressed): text is compared, not parsed
     ports: frozenset[int] | None
     protos: frozenset[int]
     opaque: bool
@@ -65,7 +65,7 @@ class Summary:
         return all(self.bloom[i >> 3] >> (i & 7) & 1 for i in bloom_positions(key))
 
     def may_have_addr(self, addr: Address) -> bool:
-        return addr in self.addrs if self.addrs is not None else self._bloom_has(addr_key(addr))
+        return str(addr) in self.addrs if self.addrs is not None else self._bloom_has(addr_key(addr))
 
     def may_have_port(self, port: int) -> bool:
         return port in self.ports if self.ports is not None else self._bloom_has(port_key(port))
@@ -179,7 +179,11 @@ def _host(addr: Address) -> Predicate:
 
 
 def _net(net: Network) -> Predicate:
-    return lambda s: s.opaque or s.addrs is None or any(a in net for a in s.addrs if a.version == net.version)
+    def may(s: Summary) -> bool:
+        if s.opaque or s.addrs is None:
+            return True
+        return any((a := ipaddress.ip_address(text)).version == net.version and a in net for text in s.addrs)
+    return may
 
 
 def _port(port: int, proto: int | None) -> Predicate:

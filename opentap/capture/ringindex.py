@@ -17,6 +17,7 @@ import json
 import os
 import struct
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,21 @@ _KEY_AT = 48
 _FOREVER = 1e9  # seconds: a stretch's flows never time out inside it; flush() ends them all
 
 
+def _summary_json(s: Summary) -> dict[str, Any]:
+    return {"addrs": None if s.addrs is None else sorted(s.addrs),
+            "ports": None if s.ports is None else sorted(s.ports), "protos": sorted(s.protos),
+            "opaque": s.opaque, **({"bloom": base64.b64encode(s.bloom).decode()} if s.bloom else {})}
+
+
+def _summary(d: dict[str, Any]) -> Summary:
+    addrs = None if d["addrs"] is None else frozenset(str(a) for a in d["addrs"])
+    ports = None if d["ports"] is None else frozenset(int(p) for p in d["ports"])
+    bloom = base64.b64decode(d["bloom"]) if d.get("bloom") else None
+    if bloom is not None and len(bloom) * 8 != BLOOM_BITS:
+        bloom = None  # another size than this version's: no answer from it, every lookup "may"
+    return Summary(addrs, ports, frozenset(int(p) for p in d["protos"]), bool(d["opaque"]), bloom)
+
+
 @dataclass(frozen=True)
 class Stretch:
     offset: int  # the file offset of its first record
@@ -40,25 +56,20 @@ class Stretch:
     first_ns: int
     last_ns: int
     packets: int
-    summary: Summary
+    raw: dict[str, Any]  # the summary as stored: decoded only for stretches a query's window reaches
+
+    @cached_property
+    def summary(self) -> Summary:
+        return _summary(self.raw)
 
     def to_json(self) -> dict[str, Any]:
-        s = self.summary
         return {"offset": self.offset, "end": self.end, "first_ns": self.first_ns, "last_ns": self.last_ns,
-                "packets": self.packets,
-                "addrs": None if s.addrs is None else sorted(str(a) for a in s.addrs),
-                "ports": None if s.ports is None else sorted(s.ports), "protos": sorted(s.protos),
-                "opaque": s.opaque, **({"bloom": base64.b64encode(s.bloom).decode()} if s.bloom else {})}
+                "packets": self.packets, **self.raw}
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Stretch:
-        addrs = None if d["addrs"] is None else frozenset(ipaddress.ip_address(a) for a in d["addrs"])
-        ports = None if d["ports"] is None else frozenset(int(p) for p in d["ports"])
-        bloom = base64.b64decode(d["bloom"]) if d.get("bloom") else None
-        if bloom is not None and len(bloom) * 8 != BLOOM_BITS:
-            bloom = None  # another size than this version's: no answer from it, every lookup "may"
-        summary = Summary(addrs, ports, frozenset(int(p) for p in d["protos"]), bool(d["opaque"]), bloom)
-        return cls(int(d["offset"]), int(d["end"]), int(d["first_ns"]), int(d["last_ns"]), int(d["packets"]), summary)
+        raw = {k: d[k] for k in ("addrs", "ports", "protos", "opaque", "bloom") if k in d}
+        return cls(int(d["offset"]), int(d["end"]), int(d["first_ns"]), int(d["last_ns"]), int(d["packets"]), raw)
 
 
 @dataclass(frozen=True)
@@ -143,11 +154,11 @@ def _stretch(records: pcapfile.Records) -> Stretch:
         if stats.non_ip_packets:
             opaque = _non_ip(records, addrs)
     many = len(addrs) > MAX_LISTED or len(ports) > MAX_LISTED
-    summary = Summary(frozenset(addrs) if len(addrs) <= MAX_LISTED else None,
+    summary = Summary(frozenset(map(str, addrs)) if len(addrs) <= MAX_LISTED else None,
                       frozenset(ports) if len(ports) <= MAX_LISTED else None, frozenset(protos), opaque,
                       _bloom(addrs, ports) if many else None)
     start = records.next_offset - records.end
-    return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, summary)
+    return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, _summary_json(summary))
 
 
 def build(path: Path, stretch_bytes: int = pcapfile.BLOCK) -> BlockIndex:
@@ -171,5 +182,13 @@ def write(index: BlockIndex, path: Path, mode: int = 0o600) -> None:
 
 
 def read(path: Path) -> BlockIndex:
+    """A block's index; an index never changes once written, so the parsed one is kept while the file is the
+    same (its inode and time) and read again otherwise."""
+    st = os.stat(path)
+    return _read(str(path), st.st_ino, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=4096)
+def _read(path: str, _ino: int, _mtime_ns: int) -> BlockIndex:
     with open(path) as f:
         return BlockIndex.from_json(json.load(f))

@@ -12,6 +12,7 @@ while the query runs is read all the same.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import struct
 import subprocess
@@ -27,6 +28,8 @@ from opentap.capture.tcpdump import tcpdump_path
 from opentap.pcap import pcapfile
 
 READ = 1 << 20
+F_SETPIPE_SZ = 1031  # fcntl.h; Python's fcntl has it from 3.10 on some builds only
+PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 
 
 class QueryError(RuntimeError):
@@ -44,21 +47,27 @@ class QueryResult:
     judged: bool = False  # whether the filter could be used to skip stretches
 
 
+Range = tuple[int, int, bool]  # file offsets [lo, hi), and whether every record there is inside the window
+
+
 @dataclass
 class _Source:
     f: BinaryIO
     header: pcapfile.PcapHeader
-    ranges: list[tuple[int, int]]
+    ranges: list[Range]
 
 
-def _ranges(stretches: list[ringindex.Stretch]) -> list[tuple[int, int]]:
-    """Byte ranges of the selected stretches, neighbours joined."""
-    out: list[tuple[int, int]] = []
+def _ranges(stretches: list[ringindex.Stretch], start_ns: int, end_ns: int) -> list[Range]:
+    """Byte ranges of the selected stretches, neighbours of the same kind joined. A stretch wholly inside the
+    window is copied without being looked at (its bounds are record bounds); one at an edge is cut record by
+    record."""
+    out: list[Range] = []
     for s in stretches:
-        if out and out[-1][1] == s.offset:
-            out[-1] = (out[-1][0], s.end)
+        whole = s.first_ns >= start_ns and s.last_ns < end_ns
+        if out and out[-1][1] == s.offset and out[-1][2] == whole:
+            out[-1] = (out[-1][0], s.end, whole)
         else:
-            out.append((s.offset, s.end))
+            out.append((s.offset, s.end, whole))
     return out
 
 
@@ -80,31 +89,36 @@ def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Pre
             size = os.fstat(f.fileno()).st_size
             if block.index is None:
                 result.unindexed_blocks += 1
-                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size)]))
+                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size, False)]))
                 continue
             try:
                 index = ringindex.read(block.index)
             except (OSError, ValueError):  # gone with its block, or unreadable: read the block whole
                 result.unindexed_blocks += 1
-                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size)]))
+                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size, False)]))
                 continue
             chosen = index.select(start_ns, end_ns - 1, may)
             result.stretches += len(index.stretches)
             result.stretches_read += len(chosen)
             if chosen:
-                sources.append(_Source(f, header, _ranges(chosen)))
+                sources.append(_Source(f, header, _ranges(chosen, start_ns, end_ns)))
         yield sources
     finally:
         for f in files:
             f.close()
 
 
-def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> Iterator[bytes]:
-    """The whole records of the source's ranges stamped in [start_ns, end_ns), as runs of bytes."""
+def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> Iterator[bytes | tuple[int, int]]:
+    """The whole records of the source's ranges stamped in [start_ns, end_ns): runs of bytes, or (lo, hi) for
+    a part of the file to be copied as it is."""
     big = src.header.byteorder == "big"
     stamp = struct.Struct((">" if big else "<") + "II").unpack_from
     scale = 1 if src.header.nanosecond else 1000
-    for lo, hi in src.ranges:
+    for lo, hi, whole in src.ranges:
+        if whole:
+            result.bytes_read += hi - lo
+            yield lo, hi
+            continue
         pos, need = lo, 0
         while pos < hi:
             src.f.seek(pos)
@@ -157,24 +171,48 @@ def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, ou
     return result
 
 
+class _Sink:
+    """Where the answer's bytes go: a file, or tcpdump's standard input. Whole ranges go by sendfile(2), from
+    the block's page cache to the sink without passing through Python."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out = out
+
+    def put(self, src: _Source, item: bytes | tuple[int, int]) -> None:
+        if isinstance(item, bytes):
+            self.out.write(item)
+            return
+        self.out.flush()
+        at, hi = item
+        while at < hi:
+            sent = os.sendfile(self.out.fileno(), src.f.fileno(), at, hi - at)
+            if sent == 0:
+                raise QueryError("a ring block ended early while it was read")
+            at += sent
+
+
 def _write(group: list[_Source], start_ns: int, end_ns: int, bpf: str | None, out: Path, log: Path,
            user: str | None, result: QueryResult) -> None:
     if not bpf:
         with open(out, "wb") as f:
             f.write(group[0].header.raw)
+            sink = _Sink(f)
             for src in group:
-                for run in _records(src, start_ns, end_ns, result):
-                    f.write(run)
+                for item in _records(src, start_ns, end_ns, result):
+                    sink.put(src, item)
         return
     argv = [tcpdump_path(), "-r", "-", "-w", str(out), "-Z", user or "root", "--", bpf]
     with open(log, "ab") as err:
         proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=err, close_fds=True)
     assert proc.stdin is not None
+    with contextlib.suppress(OSError):  # a larger pipe: fewer hand-overs between us and tcpdump
+        fcntl.fcntl(proc.stdin.fileno(), F_SETPIPE_SZ, PIPE_BYTES)
     try:
         proc.stdin.write(group[0].header.raw)
+        sink = _Sink(proc.stdin)
         for src in group:
-            for run in _records(src, start_ns, end_ns, result):
-                proc.stdin.write(run)
+            for item in _records(src, start_ns, end_ns, result):
+                sink.put(src, item)
         proc.stdin.close()
     except BrokenPipeError:
         pass  # tcpdump went early: its exit status says why

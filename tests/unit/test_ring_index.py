@@ -113,7 +113,7 @@ def test_malformed_ip_makes_a_stretch_opaque(tmp_path: Path) -> None:
 
 
 A, B = ipaddress.ip_address("198.18.0.1"), ipaddress.ip_address("198.18.0.2")
-ONLY_A_TCP_1 = Summary(frozenset({A}), frozenset({1}), frozenset({6}), False)
+ONLY_A_TCP_1 = Summary(frozenset({str(A)}), frozenset({1}), frozenset({6}), False)
 
 
 @pytest.mark.parametrize(("expr", "may"), [
