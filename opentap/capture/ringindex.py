@@ -27,7 +27,9 @@ from opentap.flows.meter import FlowMeter
 from opentap.pcap import pcapfile
 
 VERSION = 1
-MAX_LISTED = 256  # addresses or ports per stretch: beyond this the stretch says "many", keeping the index small
+MAX_LISTED = 256  # addresses or ports per stretch: beyond this a Bloom filter stands for them (index size)
+STRETCH_BYTES = 1 << 20  # a query reads whole stretches; 256 KiB ones read a fifth less for one host here but cost
+# half again as much CPU to index (bench/rings.py)
 DLT_EN10MB = 1
 _KEY = struct.Struct("=16s16sHHHBB")  # fm_flow's key (csrc/flow.h), after first, last, packets, bytes, smac, dmac
 _KEY_AT = 48
@@ -161,7 +163,7 @@ def _stretch(records: pcapfile.Records) -> Stretch:
     return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, _summary_json(summary))
 
 
-def build(path: Path, stretch_bytes: int = pcapfile.BLOCK) -> BlockIndex:
+def build(path: Path, stretch_bytes: int = STRETCH_BYTES) -> BlockIndex:
     """Index one closed pcap block."""
     stretches = tuple(_stretch(r) for r in pcapfile.read_from(path, 0, stretch_bytes) if r.end)
     if not stretches:
