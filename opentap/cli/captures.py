@@ -82,6 +82,17 @@ def _capabilities(args: argparse.Namespace) -> int:
     return 0
 
 
+def join_past_times(argv: list[str]) -> list[str]:
+    """`--start -10m`: argparse would take -10m for an option; it becomes `--start=-10m`."""
+    out: list[str] = []
+    for arg in argv:
+        if out and out[-1] in ("--start", "--stop") and arg[:1] == "-" and arg[1:2].isdigit():
+            out[-1] = f"{out[-1]}={arg}"
+        else:
+            out.append(arg)
+    return out
+
+
 def _capture(args: argparse.Namespace) -> int:
     from opentap.client.times import parse_duration, parse_time
 
@@ -165,7 +176,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     cap.add_argument("type", help="netflow, ethernet, linkstats or sensor (see `opentap capabilities`)")
     cap.add_argument("--point", help="observation point, or sensor point for sensor (default: the device's default, "
                                   "the first sensor point)")
-    cap.add_argument("--start", default="now", help="now, +10s, UNIX seconds or ISO 8601 (default: now)")
+    cap.add_argument("--start", default="now", help="now, +10s, -10m (the past: from the point's ring), UNIX seconds "
+                                                    "or ISO 8601 (default: now)")
     window = cap.add_mutually_exclusive_group(required=True)
     window.add_argument("--stop", help="like --start")
     window.add_argument("--duration", help="60, 60s, 5m, 1h")

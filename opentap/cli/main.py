@@ -164,7 +164,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    from opentap.cli.captures import join_past_times
+
+    args = parser().parse_args(join_past_times(sys.argv[1:] if argv is None else argv))
     try:
         return args.fn(args)
     except BrokenPipeError:  # `opentap captures | head`: the reader has had enough; not an error
