@@ -179,9 +179,9 @@ class CaptureEngine:
     def _next_due(self, s: Session) -> float:
         now = time.time()
         times = [s.scalar(select(func.min(Capture.start)).where(Capture.state == "scheduled"))]
-        for p, cid in self.active:
+        for (p, cid), driver in self.active.items():
             cap = find(s, p, cid)
-            if cap is not None:
+            if cap is not None and not getattr(driver, "pending", False):  # pending: not due, however late
                 times.append(cap.stop + self.registry[cap.type].stop_grace)
         due = [t - now for t in times if t is not None]
         return max(0.0, min([MAX_SLEEP, *due]))

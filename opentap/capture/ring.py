@@ -6,10 +6,10 @@ published when closed, the oldest deleted so that the ring's directory never hol
         .run-000003.pcap, .pcap1 ...      tcpdump's blocks, hidden while it may still write them
         block-000003-000000.pcap (.idx)   closed blocks and their indexes (ringindex.py); the index goes first
 
-The budget holds because tcpdump's open block and a closed one not yet published are kept room for (blocks
-are 1/16 of the budget, at most 64 MB): every pass deletes the oldest blocks until what is published plus
-that room fits. A pass runs every POLL seconds in the ring's own thread, which also forked tcpdump (its
-parent-death signal is tied to that thread).
+The budget holds by construction: tcpdump writes at most HIDDEN_FILES hidden blocks (-W; blocks are 1/16 of
+the budget, at most 64 MB) and room for them is kept; publishing is a rename, and before each one the oldest
+published blocks are deleted until what is published plus that room fits. A pass runs every POLL seconds in the
+ring's own thread, which also forked tcpdump (its parent-death signal is tied to that thread).
 
 A run is one tcpdump process. ring.json records when each began listening and when it ended, so that a
 question about a time the ring was not recording (the daemon down, the ring off) is answered as a gap,
@@ -38,6 +38,10 @@ POLL = 0.25  # seconds between passes: flush, publish, evict
 FLUSH_LAG = 1.5  # seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before a flush writes it
 RESTART_AFTER = 5.0  # seconds before a tcpdump that died is started again
 SNAPLEN = 262144
+# tcpdump -W: it keeps at most this many hidden files and then reuses the oldest name, so however far the ring's
+# thread falls behind (a busy host), the unpublished part stays bounded without it. Falling that far behind
+# overwrites a block: the pass that finds every slot taken records a possible loss, told as a gap.
+HIDDEN_FILES = 4
 _HIDDEN_RE = re.compile(r"^\.run-(\d{6})\.pcap(\d*)$")
 _BLOCK_RE = re.compile(r"^block-(\d{6})-(\d{6})\.pcap$")
 
@@ -48,9 +52,9 @@ def block_mb(budget_mb: float) -> int:
 
 
 def reserve_bytes(budget_mb: float) -> int:
-    """Room kept for blocks not yet published: the open one and one closed, each at most -C plus a packet
-    (tcpdump rotates after the write that passes -C) and its stdio buffer, and one more for a slow pass."""
-    return 3 * (block_mb(budget_mb) * 1_000_000 + 2 * (SNAPLEN + 16))
+    """Room kept for blocks not yet published: tcpdump's -W files, each at most -C plus a packet (tcpdump
+    rotates after the write that passes -C) and its stdio buffer."""
+    return HIDDEN_FILES * (block_mb(budget_mb) * 1_000_000 + 2 * (SNAPLEN + 16))
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,8 @@ class Ring:
         for r in runs:  # a run a crash left open ended, at the latest, with the last block it wrote
             if r.get("stop") is None:
                 r["stop"] = self._last_write(r.get("run", 0)) or r["start"]
-        return {"runs": runs, "evicted_through": float(state.get("evicted_through", 0.0))}
+        lost = [x for x in state.get("lost", []) if isinstance(x, list) and len(x) == 2]
+        return {"runs": runs, "evicted_through": float(state.get("evicted_through", 0.0)), "lost": lost}
 
     def _last_write(self, run: int) -> float | None:
         times = [p.stat().st_mtime for p in self._run_files(run)]
@@ -118,9 +123,10 @@ class Ring:
             return max(runs[0]["start"], self._state["evicted_through"])
 
     def gaps(self, start: float, stop: float) -> list[tuple[float, float]]:
-        """The parts of [start, stop] during which the ring was not recording."""
+        """The parts of [start, stop] during which the ring was not recording, or may have lost blocks."""
         with self._lock:
             spans = [(r["start"], r["stop"] if r["stop"] is not None else time.time()) for r in self._state["runs"]]
+            lost = [(a, b) for a, b in self._state.get("lost", []) if b > start and a < stop]
         out, at = [], start
         for a, b in spans:
             if a > at and at < stop:
@@ -128,7 +134,8 @@ class Ring:
             at = max(at, b)
         if at < stop and not self.recording:
             out.append((at, stop))
-        return [(a, b) for a, b in out if b - a > 0.001]
+        out += [(max(a, start), min(b, stop)) for a, b in lost]
+        return sorted((a, b) for a, b in out if b - a > 0.001)
 
     def flushed_through(self) -> float:
         """Every packet stamped before this time is in the ring's files (a ring that is not recording has
@@ -147,12 +154,11 @@ class Ring:
             return []
         names = os.listdir(self.directory)
         published = sorted(n for n in names if _BLOCK_RE.match(n))
-        hidden = sorted((n for n in names if _HIDDEN_RE.match(n)), key=_hidden_key)
         out = []
         for n in published:
             idx = self.directory / n.replace(".pcap", ".idx")
             out.append(Block(self.directory / n, idx if idx.exists() else None))
-        return out + [Block(self.directory / n, None) for n in hidden]
+        return out + [Block(p, None) for p in self._hidden()]
 
     def status(self) -> dict:
         since = self.since()
@@ -166,8 +172,13 @@ class Ring:
         self._thread = threading.Thread(target=self._loop, name=f"ring-{self.directory.name}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
+    def stop(self, wait: bool = True) -> None:
+        """Stop recording; with wait=False only ask (several rings then stop together: see join)."""
         self._stop.set()
+        if wait:
+            self.join()
+
+    def join(self) -> None:
         if self._thread:
             self._thread.join(timeout=30)
 
@@ -176,7 +187,7 @@ class Ring:
         runs += [int(m.group(1)) for n in os.listdir(self.directory) if (m := _BLOCK_RE.match(n))]
         self._run = max(runs, default=0) + 1
         argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(SNAPLEN),
-                "-C", str(block_mb(self.budget_mb)), "-Z", self.user or "root",
+                "-C", str(block_mb(self.budget_mb)), "-W", str(HIDDEN_FILES), "-Z", self.user or "root",
                 "-w", str(self.directory / f".run-{self._run:06d}.pcap")]
         log_path = self.directory / f"tcpdump-{self._run:06d}.log"
         self._proc = children.spawn(argv + (["--", self.bpf] if self.bpf else []), log_path)
@@ -197,14 +208,14 @@ class Ring:
         self._save()
         self._started = self._sent_before = time.time()
 
-    def _end_run(self) -> None:
+    def _end_run(self, stopped: float | None = None) -> None:
         if self._proc is not None:
             children.stop(self._proc)
             self._proc = None
         with self._lock:
             for r in self._state["runs"]:
                 if r.get("stop") is None:
-                    r["stop"] = time.time()
+                    r["stop"] = stopped or time.time()
         self._publish(keep_last=False)
         self._save()
 
@@ -227,8 +238,14 @@ class Ring:
                 self.error = str(e)
                 retry_at = time.monotonic() + RESTART_AFTER
             self._stop.wait(POLL)
+        stopped = time.time()
+        if self._proc is not None and self._proc.poll() is None:
+            # libpcap hands a block of packets over within a second: wait for what came before the stop, have
+            # tcpdump write it, and only then end it (SIGTERM would drop the block still in the kernel)
+            time.sleep(FLUSH_LAG)
+            self._proc.send_signal(signal.SIGUSR2)
         with contextlib.suppress(Exception):
-            self._end_run()
+            self._end_run(stopped)
 
     def _pass(self) -> None:
         assert self._proc is not None
@@ -241,15 +258,39 @@ class Ring:
         self._publish(keep_last=True)
 
     def _hidden(self) -> list[Path]:
-        return sorted((p for p in self.directory.iterdir() if _HIDDEN_RE.match(p.name)), key=_hidden_key)
+        """tcpdump's files, oldest first: by run, then by when last written (with -W the names wrap around)."""
+        found = []
+        for p in self.directory.iterdir():
+            if _HIDDEN_RE.match(p.name):
+                with contextlib.suppress(FileNotFoundError):
+                    found.append((_hidden_key(p)[0], p.stat().st_mtime_ns, _hidden_key(p)[1], p))
+        return [p for *_key, p in sorted(found)]
+
+    def _behind(self, hidden: list[Path]) -> None:
+        """Every -W slot of the running tcpdump is taken: its next block overwrites one not yet published."""
+        if sum(_hidden_key(p)[0] == self._run for p in hidden) < HIDDEN_FILES:
+            return
+        published = [n for n in os.listdir(self.directory) if _BLOCK_RE.match(n)]
+        try:
+            since = ringindex.read(self.directory / max(published).replace(".pcap", ".idx")).last_ns / 1e9
+        except (OSError, ValueError):
+            since = self._started
+        log.warning("ring %s fell behind: a block may be overwritten before it is indexed", self.directory.name)
+        with self._lock:
+            self._state.setdefault("lost", []).append([since, time.time()])
+        self._save()
 
     def _publish(self, *, keep_last: bool) -> None:
         hidden = self._hidden()
+        if keep_last:
+            self._behind(hidden)
         for path in hidden[:-1] if keep_last else hidden:
             index = ringindex.build(path)
             self._evict()
-            run, n = _hidden_key(path)
-            name = f"block-{run:06d}-{n:06d}"
+            run = _hidden_key(path)[0]
+            numbers = [int(m.group(2)) for n in os.listdir(self.directory)
+                       if (m := _BLOCK_RE.match(n)) and int(m.group(1)) == run]
+            name = f"block-{run:06d}-{max(numbers, default=-1) + 1:06d}"
             ringindex.write(index, self.directory / f"{name}.idx", self.file_mode)
             storage.publish(path, self.directory / f"{name}.pcap")
         self._evict()

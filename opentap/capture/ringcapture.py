@@ -155,8 +155,8 @@ class RingFollow:
             netflow.finalize(self.directory)
         reached = min(self._cursor, self.end_ns) / 1e9
         for a, b in self.ring.gaps(self.start_ns / 1e9, reached):
-            problems.append(f"the ring was not recording from {outcome.fmt_time(a)} to {outcome.fmt_time(b)}: "
-                            "no data for that gap")
+            problems.append(f"the ring did not record from {outcome.fmt_time(a)} to {outcome.fmt_time(b)} (it was "
+                            "off, the daemon was down, or it fell behind): no data for that gap")
         return problems
 
 

@@ -122,6 +122,8 @@ class RingSet:
 
     def shutdown(self) -> None:
         with self._lock:
-            for name in list(self._running):
-                self._rings[name].stop()
+            for name in self._running:  # all at once: each waits for its last packets to be written
+                self._rings[name].stop(wait=False)
+            for name in self._running:
+                self._rings[name].join()
             self._running.clear()

@@ -6,6 +6,7 @@ moving), and a daemon restart keeping the ring (the down time told as a gap)."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -154,7 +155,42 @@ def test_a_restart_keeps_the_ring(lan, tmp_path: Path) -> None:
             # a window over the down time: what the ring has, and the gap said
             r = daemon.get("/capture/ethernet", start=f"{t0:.6f}", stop=f"{time.time() - 0.5:.6f}", observationpt="a")
             cap = daemon.wait(r.json()["id"], FINAL, timeout=60)
-            assert cap["state"] == "truncated" and "the ring was not recording from" in cap["reason"], cap
+            assert cap["state"] == "truncated" and "the ring did not record from" in cap["reason"], cap
             assert cap["packets"] == len(ref.records(t0, time.time())) > 0 and down < time.time()
     finally:
         daemon.stop()
+
+
+def ring_tcpdumps(ring_dir: Path) -> list[str]:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if "tcpdump" in cmd and str(ring_dir) in cmd:
+            found.append(pid)
+    return found
+
+
+def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> None:
+    client = make_client(points={"a": lan.ha})
+    ring_dir = tmp_path / "data" / "rings" / "a"
+    caps = client.get("/capabilities", headers=headers()).json()["observation_points"]["network"]
+    assert caps[0]["ring_since"] is None
+    r = client.put("/rings/a", json={"ring_mb": 16}, headers=headers())
+    assert r.status_code == 200, r.text
+    on = wait_recording(lambda p: client.get(p, headers=headers()))
+    assert len(ring_tcpdumps(ring_dir)) == 1 and on["ring_mb"] == 16
+    lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 100, 100)
+    off = client.put("/rings/a", json={"ring_mb": 0}, headers=headers()).json()["ring"]
+    assert not off["recording"] and off["ring_since"] == on["ring_since"] and off["blocks"] >= 1
+    assert ring_tcpdumps(ring_dir) == []
+    # what it recorded can still be asked for; after it stopped recording is a gap
+    r = client.get("/capture/ethernet", headers=headers(), params={
+        "start": f"{on['ring_since']:.3f}", "stop": f"{time.time() + 0.5:.3f}", "observationpt": "a"})
+    cap = wait_state(client, r.json()["id"], FINAL, timeout=30)
+    assert cap["packets"] >= 20 and cap["state"] == "truncated" and "the ring did not record from" in cap["reason"], cap
+    assert client.delete("/rings/a", headers=headers()).status_code == 204
+    assert not ring_dir.exists()
+    assert client.get("/retrieve", params={"id": cap["id"]}, headers=headers()).status_code == 200  # the copy stays

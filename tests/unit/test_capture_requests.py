@@ -36,9 +36,10 @@ def test_capabilities(make_client) -> None:
     assert caps["capture_types"] == ["netflow", "ethernet", "linkstats", "sensor"]
     assert caps["network_observation_pts"] == ["lo", "lab"] and caps["retention"] == "30"  # text, as the original
     assert caps["capture_length_limit"] == 600 and caps["default_observation_point"] == "lo"
-    assert caps["observation_points"]["network"][0] == {"name": "lo", "interface": "lo"}
+    assert caps["observation_points"]["network"][0] == {"name": "lo", "interface": "lo", "ring_since": None}
     member = client.get("/capabilities", headers=headers("tok-alice")).json()
-    assert member["observation_points"]["network"] == [{"name": "lo"}]  # no interface, no other project's point
+    # no interface, no other project's point
+    assert member["observation_points"]["network"] == [{"name": "lo", "ring_since": None}]
 
 
 BAD = [  # (params, status, message fragment)

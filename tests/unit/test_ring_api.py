@@ -118,7 +118,7 @@ def test_a_past_window_is_answered_from_the_ring_as_the_projects_own_capture(api
     # the part of a window after the ring stopped recording is a gap, and said to be one
     r = _past(api, "tok-bob", "bobs", 70, 30)
     late = wait_state(api, r.json()["id"], ("complete", "truncated", "failed"), token="tok-bob")
-    assert late["state"] == "truncated" and "the ring was not recording from" in late["reason"], late
+    assert late["state"] == "truncated" and "the ring did not record from" in late["reason"], late
 
 
 def test_a_point_without_a_ring_moves_a_past_start_to_now(make_client) -> None:
