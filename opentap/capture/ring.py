@@ -70,6 +70,7 @@ class Ring:
         self.bpf, self.buffer_kib, self.user = bpf, buffer_kib, user
         self.file_mode = file_mode  # of the index and state files it writes (filemodes.py: nobody else's business)
         self.error: str | None = None
+        self.purged = False  # its blocks were deleted (DELETE /rings/{point}): nothing more can be copied from it
         self._lock = threading.Lock()  # the state below is read by API threads
         self._state = self._load()
         self._flushed_at = 0.0  # wall time of the last flush that followed a whole FLUSH_LAG of running
@@ -136,6 +137,11 @@ class Ring:
             out.append((at, stop))
         out += [(max(a, start), min(b, stop)) for a, b in lost]
         return sorted((a, b) for a, b in out if b - a > 0.001)
+
+    def evicted_through(self) -> float:
+        """Every packet stamped before this time has been deleted to keep the budget (0: none yet)."""
+        with self._lock:
+            return self._state["evicted_through"]
 
     def flushed_through(self) -> float:
         """Every packet stamped before this time is in the ring's files (a ring that is not recording has

@@ -46,10 +46,11 @@ class RingFollow:
         self.meter = FlowMeter(ctx.flow_active_timeout, ctx.flow_idle_timeout, until_ns=ctx.stop_ns)
         self.follower = ChunkFollower(self.meter)
         self.error: str | None = None
+        self.lost: list[tuple[float, float]] = []  # evicted from the ring before they were copied
         self._stop, self._done = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor, self._chunks = self.start_ns, 0
-        self.read = {"stretches": 0, "stretches_read": 0, "unindexed_blocks": 0, "bytes_read": 0}
+        self.read = {"stretches": 0, "stretches_read": 0, "unindexed_blocks": 0, "bytes_read": 0, "vanished": 0}
 
     # --- the cursor ---------------------------------------------------------------------------------------
     def _load(self) -> None:
@@ -106,13 +107,21 @@ class RingFollow:
             self._stop.wait(POLL)
 
     def _copy(self) -> None:
+        if self.ring.purged:
+            raise RuntimeError("the ring was deleted (DELETE /rings) before the window was copied; what was copied "
+                               "is kept")
         through = min(int(self.ring.flushed_through() * 1e9), self.end_ns)
         if through <= self._cursor:
             return
+        evicted = self.ring.evicted_through()
         result = ringquery.extract(self.ring.blocks(), self._cursor, through, self.bpf, self.directory, PREFIX,
                                    first=self._chunks, user=self.user)
         for key in self.read:
             self.read[key] += getattr(result, key)
+        if result.vanished:  # a block went while we listed: it held nothing later than what eviction reached now
+            evicted = self.ring.evicted_through()
+        if evicted * 1e9 > self._cursor:  # the ring deleted part of the window before it was copied
+            self.lost.append((self._cursor / 1e9, min(evicted * 1e9, through) / 1e9))
         for path in result.files:
             if pcapfile.count([path]).packets:
                 self._chunks += 1
@@ -154,6 +163,9 @@ class RingFollow:
             (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(stats))
             netflow.finalize(self.directory)
         reached = min(self._cursor, self.end_ns) / 1e9
+        for a, b in self.lost:
+            problems.append(f"the ring deleted {outcome.fmt_time(a)} to {outcome.fmt_time(b)} to keep its budget "
+                            "before it was copied: no data for that gap")
         for a, b in self.ring.gaps(self.start_ns / 1e9, reached):
             problems.append(f"the ring did not record from {outcome.fmt_time(a)} to {outcome.fmt_time(b)} (it was "
                             "off, the daemon was down, or it fell behind): no data for that gap")

@@ -43,6 +43,7 @@ class QueryResult:
     stretches: int = 0  # indexed stretches in the ring
     stretches_read: int = 0
     unindexed_blocks: int = 0  # read whole: still open, or not indexed yet
+    vanished: int = 0  # listed, but evicted before they could be opened
     bytes_read: int = 0
     judged: bool = False  # whether the filter could be used to skip stretches
 
@@ -81,6 +82,7 @@ def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Pre
             try:
                 f = open(block.pcap, "rb", buffering=0)  # noqa: SIM115 - closed below, with the others
             except FileNotFoundError:  # evicted since it was listed: older than anything still kept
+                result.vanished += 1
                 continue
             files.append(f)
             header = pcapfile.read_header(f)

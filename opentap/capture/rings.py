@@ -94,7 +94,9 @@ class RingSet:
         """Turn a ring off and delete every block it holds."""
         with self._lock:
             self.set(name, 0)
-            self._rings.pop(name, None)
+            ring = self._rings.pop(name, None)
+            if ring is not None:  # a capture still copying from it must not take the deletion for silence
+                ring.purged = True
             directory = self.root / name
             if directory.is_dir():
                 doomed = directory.with_name(f".deleting-{name}-{time.time_ns()}")

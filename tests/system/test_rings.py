@@ -186,11 +186,21 @@ def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> N
     off = client.put("/rings/a", json={"ring_mb": 0}, headers=headers()).json()["ring"]
     assert not off["recording"] and off["ring_since"] == on["ring_since"] and off["blocks"] >= 1
     assert ring_tcpdumps(ring_dir) == []
-    # what it recorded can still be asked for; after it stopped recording is a gap
+    # what it recorded can still be asked for; after it stopped recording is a gap (the start is rounded up: one
+    # a hair before ring_since is out of reach, and so close to now it would be moved to now)
     r = client.get("/capture/ethernet", headers=headers(), params={
-        "start": f"{on['ring_since']:.3f}", "stop": f"{time.time() + 0.5:.3f}", "observationpt": "a"})
+        "start": f"{on['ring_since'] + 0.001:.3f}", "stop": f"{time.time() + 0.5:.3f}", "observationpt": "a"})
+    assert r.json()["options"]["from_ring"], r.json()
     cap = wait_state(client, r.json()["id"], FINAL, timeout=30)
     assert cap["packets"] >= 20 and cap["state"] == "truncated" and "the ring did not record from" in cap["reason"], cap
+    # a capture still copying when the ring is deleted ends saying so, with what it had copied
+    r = client.get("/capture/ethernet", headers=headers(), params={
+        "start": f"{on['ring_since'] + 0.001:.3f}", "stop": f"{time.time() + 30:.3f}", "observationpt": "a"})
+    following = r.json()["id"]
+    time.sleep(1.5)
     assert client.delete("/rings/a", headers=headers()).status_code == 204
     assert not ring_dir.exists()
+    ended = wait_state(client, following, FINAL, timeout=10)
+    assert ended["state"] == "truncated" and "the ring was deleted" in ended["reason"], ended
+    assert ended["packets"] == cap["packets"]
     assert client.get("/retrieve", params={"id": cap["id"]}, headers=headers()).status_code == 200  # the copy stays
