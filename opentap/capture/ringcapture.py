@@ -50,6 +50,7 @@ class RingFollow:
         self._stop, self._done = threading.Event(), threading.Event()
         self._thread: threading.Thread | None = None
         self._cursor, self._chunks = self.start_ns, 0
+        self._skip: dict[bytes, int] = {}
         self.read = {"stretches": 0, "stretches_read": 0, "unindexed_blocks": 0, "bytes_read": 0, "vanished": 0}
 
     # --- the cursor ---------------------------------------------------------------------------------------
@@ -115,7 +116,8 @@ class RingFollow:
             return
         evicted = self.ring.evicted_through()
         result = ringquery.extract(self.ring.blocks(), self._cursor, through, self.bpf, self.directory, PREFIX,
-                                   first=self._chunks, user=self.user)
+                                   first=self._chunks, user=self.user, skip=self._skip)
+        self._skip = result.resume  # the open block is not read again from its start at the next pass
         for key in self.read:
             self.read[key] += getattr(result, key)
         if result.vanished:  # a block went while we listed: it held nothing later than what eviction reached now

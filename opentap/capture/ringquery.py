@@ -44,6 +44,9 @@ class QueryResult:
     stretches_read: int = 0
     unindexed_blocks: int = 0  # read whole: still open, or not indexed yet
     vanished: int = 0  # listed, but evicted before they could be opened
+    # unindexed block -> where its first record stamped at or after the window's end is: a caller that asks
+    # next for the window after this one gives it back (skip=), and the block is not read again from its start
+    resume: dict[bytes, int] = field(default_factory=dict)
     bytes_read: int = 0
     judged: bool = False  # whether the filter could be used to skip stretches
 
@@ -56,6 +59,16 @@ class _Source:
     f: BinaryIO
     header: pcapfile.PcapHeader
     ranges: list[Range]
+    key: bytes | None = None  # an unindexed block's identity (see _identity)
+    resume: int = 0
+
+
+def _identity(f: BinaryIO) -> bytes:
+    """An open block's identity for resume: its inode and its first record's header (an inode number can be
+    reused by a later block; its first timestamp will not be the same)."""
+    f.seek(0)
+    head = f.read(pcapfile.HEADER_LEN + pcapfile.RECORD_HEADER_LEN)
+    return os.fstat(f.fileno()).st_ino.to_bytes(8, "little") + head
 
 
 def _ranges(stretches: list[ringindex.Stretch], start_ns: int, end_ns: int) -> list[Range]:
@@ -74,7 +87,7 @@ def _ranges(stretches: list[ringindex.Stretch], start_ns: int, end_ns: int) -> l
 
 @contextlib.contextmanager
 def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Predicate,
-            result: QueryResult) -> Iterator[list[_Source]]:
+            result: QueryResult, skip: dict[bytes, int]) -> Iterator[list[_Source]]:
     files: list[BinaryIO] = []
     try:
         sources = []
@@ -91,7 +104,9 @@ def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Pre
             size = os.fstat(f.fileno()).st_size
             if block.index is None:
                 result.unindexed_blocks += 1
-                sources.append(_Source(f, header, [(pcapfile.HEADER_LEN, size, False)]))
+                key = _identity(f)
+                lo = min(max(skip.get(key, pcapfile.HEADER_LEN), pcapfile.HEADER_LEN), size)
+                sources.append(_Source(f, header, [(lo, size, False)], key, lo))
                 continue
             try:
                 index = ringindex.read(block.index)
@@ -137,6 +152,9 @@ def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> I
             offs = memoryview(offsets).cast("q")
             first = _ns(stamp(buf, offs[0]), scale)
             last = _ns(stamp(buf, offs[-1]), scale)
+            if src.key is not None and src.resume == pos:  # not past the window's end yet: move the mark on
+                src.resume = pos + end if last < end_ns else pos + next(
+                    a for a in offs if _ns(stamp(buf, a), scale) >= end_ns)
             if first >= start_ns and last < end_ns:
                 yield buf[:end]
             elif last >= start_ns and first < end_ns:
@@ -151,12 +169,12 @@ def _ns(sec_frac: tuple[int, int], scale: int) -> int:
 
 
 def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, out_dir: Path, prefix: str,
-            first: int = 0, user: str | None = None) -> QueryResult:
+            first: int = 0, user: str | None = None, skip: dict[bytes, int] | None = None) -> QueryResult:
     """Write the answer to out_dir/<prefix>NNNNNN.pcap, numbered from first (one file per link type and format
     in the ring, so normally one), each under a hidden name first. Returns what was read and found."""
     may, judged = ringfilter.compile_may(bpf)
     result = QueryResult(judged=judged)
-    with _opened(blocks, start_ns, end_ns, may, result) as sources:
+    with _opened(blocks, start_ns, end_ns, may, result, skip or {}) as sources:
         groups: list[list[_Source]] = []
         for src in sources:  # records are copied under one header: a new header starts a new file
             if groups and groups[-1][0].header.raw == src.header.raw:
@@ -169,6 +187,7 @@ def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, ou
             _write(group, start_ns, end_ns, bpf, hidden, out_dir / f".{prefix}query.log", user, result)
             storage.publish(hidden, final)
             result.files.append(final)
+        result.resume = {src.key: src.resume for src in sources if src.key is not None}
     result.packets = pcapfile.count(result.files).packets
     return result
 
