@@ -25,7 +25,9 @@ RING_SCHEMA = {"type": "object", "required": ["point", "ring_mb", "recording", "
                               "ring_mb": {"type": "number"}, "recording": {"type": "boolean"},
                               "ring_since": {"anyOf": [{"type": "number"}, {"type": "null"}]},
                               "bytes": {"type": "integer"}, "blocks": {"type": "integer"},
-                              "error": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}
+                              "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+                              "dropped_kernel": {"type": "integer",
+                                                 "description": "packets the kernel dropped (this run of tcpdump)"}}}
 RING_REQUEST = {"type": "object", "required": ["ring_mb"], "additionalProperties": False, "properties": {
     "ring_mb": {"type": "number", "description": f"0 (off) or {MIN_RING_MB} to {MAX_RING_MB} MiB",
                 "anyOf": [{"const": 0}, {"minimum": MIN_RING_MB, "maximum": MAX_RING_MB}]}}}

@@ -23,32 +23,33 @@ import json
 import logging
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from opentap.capture import children, ringindex, storage
+from opentap.capture import children, ringdrops, ringfiles, ringindex, storage
 from opentap.capture.tcpdump import tcpdump_path
+from opentap.pcap import pcapfile
 
 log = logging.getLogger("opentap.ring")
 POLL = 0.25  # seconds between passes: flush, publish, evict
-FLUSH_LAG = 1.5  # seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before a flush writes it
+# seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before tcpdump, writing packet by packet
+# (-U), has it in the file: what is stamped earlier than this before now is in the ring's files
+FLUSH_LAG = 2.0
 RESTART_AFTER = 5.0  # seconds before a tcpdump that died is started again
 SNAPLEN = 262144
 # tcpdump -W: it keeps at most this many hidden files and then reuses the oldest name, so however far the ring's
 # thread falls behind (a busy host), the unpublished part stays bounded without it. Falling that far behind
-# overwrites a block: the pass that finds every slot taken records a possible loss, told as a gap.
-HIDDEN_FILES = 4
-_HIDDEN_RE = re.compile(r"^\.run-(\d{6})\.pcap(\d*)$")
+# overwrites a block: the pass that finds every slot taken records a possible loss, told as a gap (ringfiles.py).
+HIDDEN_FILES = 8
 _BLOCK_RE = re.compile(r"^block-(\d{6})-(\d{6})\.pcap$")
 
 
 def block_mb(budget_mb: float) -> int:
-    """tcpdump's -C for a ring (millions of bytes): 1/16 of the budget, 1 to 64."""
-    return max(1, min(64, int(budget_mb // 16)))
+    """tcpdump's -C for a ring (millions of bytes): 1/32 of the budget, 1 to 64."""
+    return max(1, min(64, int(budget_mb // 32)))
 
 
 def reserve_bytes(budget_mb: float) -> int:
@@ -73,11 +74,11 @@ class Ring:
         self.purged = False  # its blocks were deleted (DELETE /rings/{point}): nothing more can be copied from it
         self._lock = threading.Lock()  # the state below is read by API threads
         self._state = self._load()
-        self._flushed_at = 0.0  # wall time of the last flush that followed a whole FLUSH_LAG of running
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._proc: subprocess.Popen | None = None
         self._run = 0
+        self._drops: ringdrops.DropWatch | None = None
 
     @property
     def budget_bytes(self) -> int:
@@ -136,7 +137,13 @@ class Ring:
         if at < stop and not self.recording:
             out.append((at, stop))
         out += [(max(a, start), min(b, stop)) for a, b in lost]
-        return sorted((a, b) for a, b in out if b - a > 0.001)
+        merged: list[tuple[float, float]] = []
+        for a, b in sorted(x for x in out if x[1] - x[0] > 0.001):  # overlapping ones told as one
+            if merged and a <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
 
     def evicted_through(self) -> float:
         """Every packet stamped before this time has been deleted to keep the budget (0: none yet)."""
@@ -148,7 +155,7 @@ class Ring:
         written everything it will)."""
         if not self.recording:
             return time.time()
-        return self._flushed_at - FLUSH_LAG
+        return max(self._started, time.time() - FLUSH_LAG)
 
     @property
     def recording(self) -> bool:
@@ -170,7 +177,8 @@ class Ring:
         since = self.since()
         return {"interface": self.interface, "ring_mb": self.budget_mb, "recording": self.recording,
                 "ring_since": since, "bytes": storage.tree_size(self.directory) if self.directory.is_dir() else 0,
-                "blocks": len(self.blocks()), "error": self.error}
+                "blocks": len(self.blocks()), "error": self.error,
+                "dropped_kernel": self._drops.dropped if self._drops is not None else 0}
 
     # --- life cycle ---------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -189,11 +197,13 @@ class Ring:
             self._thread.join(timeout=30)
 
     def _spawn(self) -> None:
-        runs = [r.get("run", 0) for r in self._state["runs"]] + [_hidden_key(p)[0] for p in self._hidden()]
+        runs = [r.get("run", 0) for r in self._state["runs"]] + [ringfiles.hidden_key(p)[0] for p in self._hidden()]
         runs += [int(m.group(1)) for n in os.listdir(self.directory) if (m := _BLOCK_RE.match(n))]
         self._run = max(runs, default=0) + 1
         argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(SNAPLEN),
-                "-C", str(block_mb(self.budget_mb)), "-W", str(HIDDEN_FILES), "-Z", self.user or "root",
+                # -U: each packet written as it comes. Not SIGUSR2 as captures use: tcpdump flushes in its signal
+                # handler, which, landing inside a write, corrupts the file (seen here at 100 kpps every few runs)
+                "-U", "-C", str(block_mb(self.budget_mb)), "-W", str(HIDDEN_FILES), "-Z", self.user or "root",
                 "-w", str(self.directory / f".run-{self._run:06d}.pcap")]
         log_path = self.directory / f"tcpdump-{self._run:06d}.log"
         self._proc = children.spawn(argv + (["--", self.bpf] if self.bpf else []), log_path)
@@ -212,12 +222,15 @@ class Ring:
         with self._lock:
             self._state["runs"].append({"run": self._run, "start": time.time(), "stop": None})
         self._save()
-        self._started = self._sent_before = time.time()
+        self._started = time.time()
+        self._drops = ringdrops.DropWatch(log_path)
 
     def _end_run(self, stopped: float | None = None) -> None:
         if self._proc is not None:
-            children.stop(self._proc)
+            children.stop(self._proc)  # tcpdump prints its final counts as it goes
             self._proc = None
+            if self._drops is not None and (found := self._drops.new_drops())[0]:
+                self._lost(f"the kernel dropped {found[0]} packets (tcpdump could not keep up)", found[1] - FLUSH_LAG)
         with self._lock:
             for r in self._state["runs"]:
                 if r.get("stop") is None:
@@ -246,54 +259,61 @@ class Ring:
             self._stop.wait(POLL)
         stopped = time.time()
         if self._proc is not None and self._proc.poll() is None:
-            # libpcap hands a block of packets over within a second: wait for what came before the stop, have
-            # tcpdump write it, and only then end it (SIGTERM would drop the block still in the kernel)
+            # libpcap hands a block of packets over within a second: wait for what came before the stop to be
+            # written, and only then end tcpdump (SIGTERM would drop the block still in the kernel)
             time.sleep(FLUSH_LAG)
-            self._proc.send_signal(signal.SIGUSR2)
         with contextlib.suppress(Exception):
             self._end_run(stopped)
 
     def _pass(self) -> None:
-        assert self._proc is not None
-        sent = time.time()
-        self._proc.send_signal(signal.SIGUSR2)  # tcpdump flushes its buffered packets to the open block
-        # the flush before this one is surely done: what was stamped FLUSH_LAG before it is in the files
-        if self._sent_before - self._started >= FLUSH_LAG:
-            self._flushed_at = self._sent_before
-        self._sent_before = sent
+        assert self._proc is not None and self._drops is not None
+        self._drops.ask(self._proc)
+        dropped, since = self._drops.new_drops()
+        if dropped:
+            self._lost(f"the kernel dropped {dropped} packets (tcpdump could not keep up)", since - FLUSH_LAG)
         self._publish(keep_last=True)
 
-    def _hidden(self) -> list[Path]:
-        """tcpdump's files, oldest first: by run, then by when last written (with -W the names wrap around)."""
-        found = []
-        for p in self.directory.iterdir():
-            if _HIDDEN_RE.match(p.name):
-                with contextlib.suppress(FileNotFoundError):
-                    found.append((_hidden_key(p)[0], p.stat().st_mtime_ns, _hidden_key(p)[1], p))
-        return [p for *_key, p in sorted(found)]
+    def _pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
-    def _behind(self, hidden: list[Path]) -> None:
-        """Every -W slot of the running tcpdump is taken: its next block overwrites one not yet published."""
-        if sum(_hidden_key(p)[0] == self._run for p in hidden) < HIDDEN_FILES:
-            return
-        published = [n for n in os.listdir(self.directory) if _BLOCK_RE.match(n)]
-        try:
-            since = ringindex.read(self.directory / max(published).replace(".pcap", ".idx")).last_ns / 1e9
-        except (OSError, ValueError):
-            since = self._started
-        log.warning("ring %s fell behind: a block may be overwritten before it is indexed", self.directory.name)
+    def _hidden(self) -> list[Path]:
+        """tcpdump's files: the closed ones oldest first, then the one it is writing."""
+        closed, current = ringfiles.listing(self.directory, self._pid())
+        return closed + current
+
+    def _lost(self, why: str, since: float | None = None) -> None:
+        """Record that packets from since (default: the end of the last published block) to now may be gone (a
+        block overwritten before it was published, the kernel's drops): a capture over that time says so."""
+        if since is None:
+            published = [n for n in os.listdir(self.directory) if _BLOCK_RE.match(n)]
+            try:
+                since = ringindex.read(self.directory / max(published).replace(".pcap", ".idx")).last_ns / 1e9
+            except (OSError, ValueError):
+                since = self._started
+        log.warning("ring %s: %s", self.directory.name, why)
         with self._lock:
             self._state.setdefault("lost", []).append([since, time.time()])
         self._save()
 
     def _publish(self, *, keep_last: bool) -> None:
-        hidden = self._hidden()
-        if keep_last:
-            self._behind(hidden)
-        for path in hidden[:-1] if keep_last else hidden:
-            index = ringindex.build(path)
+        closed, current = ringfiles.listing(self.directory, self._pid() if keep_last else None)
+        if keep_last and sum(ringfiles.hidden_key(p)[0] == self._run for p in closed) >= HIDDEN_FILES - 1:
+            self._lost("fell behind: tcpdump's next block overwrites one not yet indexed")
+        for path in closed:
+            before = ringfiles.seen(path)
+            try:
+                index = ringindex.build(path)
+            except pcapfile.PcapError as e:
+                if ringfiles.seen(path) == before:  # damaged in itself: nothing in it can be trusted
+                    path.unlink(missing_ok=True)
+                    self._lost(f"a block was damaged and is dropped: {e}")
+                    continue
+                index = None
+            if index is None or ringfiles.seen(path) != before or str(path) in ringfiles.open_by(self._pid()):
+                self._lost("a block was reused by tcpdump while it was indexed (the ring fell behind)")
+                return  # it is tcpdump's open file now: the next pass sees the files as they are
             self._evict()
-            run = _hidden_key(path)[0]
+            run = ringfiles.hidden_key(path)[0]
             numbers = [int(m.group(2)) for n in os.listdir(self.directory)
                        if (m := _BLOCK_RE.match(n)) and int(m.group(1)) == run]
             name = f"block-{run:06d}-{max(numbers, default=-1) + 1:06d}"
@@ -325,12 +345,6 @@ class Ring:
             evicted = True
         if evicted:
             self._save()
-
-
-def _hidden_key(path: Path | str) -> tuple[int, int]:
-    m = _HIDDEN_RE.match(Path(path).name)
-    assert m
-    return int(m.group(1)), int(m.group(2) or 0)
 
 
 def _size(path: Path) -> int:

@@ -120,6 +120,8 @@ class RingFollow:
         self._skip = result.resume  # the open block is not read again from its start at the next pass
         for key in self.read:
             self.read[key] += getattr(result, key)
+        if result.overwritten:  # the ring recorded the loss too; said here with the time it hit this copy
+            self.lost.append((self._cursor / 1e9, through / 1e9))
         if result.vanished:  # a block went while we listed: it held nothing later than what eviction reached now
             evicted = self.ring.evicted_through()
         if evicted * 1e9 > self._cursor:  # the ring deleted part of the window before it was copied
@@ -170,7 +172,8 @@ class RingFollow:
                             "before it was copied: no data for that gap")
         for a, b in self.ring.gaps(self.start_ns / 1e9, reached):
             problems.append(f"the ring did not record from {outcome.fmt_time(a)} to {outcome.fmt_time(b)} (it was "
-                            "off, the daemon was down, or it fell behind): no data for that gap")
+                            "off, the daemon was down, it fell behind or the kernel dropped packets): packets of that "
+                            "time may be missing")
         return problems
 
 

@@ -44,6 +44,7 @@ class QueryResult:
     stretches_read: int = 0
     unindexed_blocks: int = 0  # read whole: still open, or not indexed yet
     vanished: int = 0  # listed, but evicted before they could be opened
+    overwritten: int = 0  # unpublished blocks that tcpdump reused while they were read (the ring fell behind)
     # unindexed block -> where its first record stamped at or after the window's end is: a caller that asks
     # next for the window after this one gives it back (skip=), and the block is not read again from its start
     resume: dict[bytes, int] = field(default_factory=dict)
@@ -142,8 +143,11 @@ def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> I
             buf = src.f.read(min(max(READ, need), hi - pos))
             result.bytes_read += len(buf)
             offsets, end, missing, bad, _captured, _wire = walk(buf, big, src.header.max_caplen)
-            if bad:
+            if bad and src.key is None:
                 raise QueryError(f"a ring block is damaged at byte {pos + end}")
+            if bad and not end:  # an unpublished block reused by tcpdump under us: the rest is not it
+                result.overwritten += 1
+                break
             if not end:
                 if len(buf) < min(max(READ, need), hi - pos) or pos + len(buf) >= hi:
                     break  # a record cut by the end of the open block: not written yet
@@ -162,6 +166,9 @@ def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> I
                 yield b"".join(buf[a:b] for a, b in zip(bounds, bounds[1:], strict=False)
                                if start_ns <= _ns(stamp(buf, a), scale) < end_ns)
             pos, need = pos + end, 0
+            if bad:  # the good records before it are given; what follows was overwritten
+                result.overwritten += 1
+                break
 
 
 def _ns(sec_frac: tuple[int, int], scale: int) -> int:

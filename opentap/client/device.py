@@ -115,7 +115,8 @@ class Device:
                 period: int | None = None, filter: str | None = None, snaplen: int | None = None,
                 keep_packets: bool | None = None, id: str | None = None) -> Capture:
         """Schedule a capture of `type` (netflow, ethernet, linkstats, sensor) from start to stop: UNIX seconds,
-        datetimes, "now", "+10s", "+2m" (both relative to the same now) or ISO 8601 (UTC unless it says).
+        datetimes, "now", "+10s", "+2m", "-10m" (all relative to the same now; a start in the past is answered
+        from the point's packet ring, if it has one that reaches back so far) or ISO 8601 (UTC unless it says).
         observationpt None = the device's default; period in ms (linkstats, sensor); filter (BPF) and snaplen
         (ethernet, netflow); keep_packets (netflow); id: your own id for it."""
         now = time.time()

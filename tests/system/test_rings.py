@@ -6,7 +6,10 @@ moving), and a daemon restart keeping the ring (the down time told as a gap)."""
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -134,6 +137,7 @@ def test_a_restart_keeps_the_ring(lan, tmp_path: Path) -> None:
     try:
         wait_recording(daemon.get)
         with PlainTcpdump(lan.ha, tmp_path / "ref.pcap") as ref:
+            time.sleep(0.5)  # quiet before and after the traffic: the CLI's relative window below ends in quiet
             t0 = time.time()
             lan.run(lan.ns_a, "udp", B_IP, 5000, 300, 500, 300)
             t1 = time.time()
@@ -152,6 +156,17 @@ def test_a_restart_keeps_the_ring(lan, tmp_path: Path) -> None:
             (tmp_path / "old.pcap").write_bytes(data.content)
             assert_same(records(tmp_path / "old.pcap"), ref.records(t0, t1))
             assert cap["state"] == "complete", cap
+            # the command line, with times relative to now (--start -12.3s), as a user after an incident
+            now = time.time()
+            cli = subprocess.run(
+                [sys.executable, "-m", "opentap", "capture", "ethernet", "--url", daemon.url, "--token", "tok-admin",
+                 "--point", "a", "--start", f"-{now - t0 + 0.25:.3f}s", "--stop", f"-{now - t1 - 0.5:.3f}s",
+                 "--filter", "udp port 5000", "-o", str(tmp_path / "cli.pcap"), "-f", "json"],
+                capture_output=True, text=True, timeout=120)
+            assert cli.returncode == 0, cli.stderr
+            shown = json.loads(cli.stdout)
+            assert shown["options"]["from_ring"] and shown["state"] == "complete", shown
+            assert_same(records(tmp_path / "cli.pcap"), ref.records(t0 - 1, t1 + 1, "udp port 5000"))
             # a window over the down time: what the ring has, and the gap said
             r = daemon.get("/capture/ethernet", start=f"{t0:.6f}", stop=f"{time.time() - 0.5:.6f}", observationpt="a")
             cap = daemon.wait(r.json()["id"], FINAL, timeout=60)
