@@ -99,6 +99,14 @@ def test_past_windows_equal_a_plain_tcpdump(make_client, lan, tmp_path: Path) ->
         cap, csv = past_capture(client, tmp_path, t0, t1, kind="netflow")
         assert cap["state"] == "complete" and cap["stats"]["packets"] == len(ref.records(t0, t1)), cap
         assert "198.18.0.1,198.18.0.2" in csv.read_text().replace(" ", "")
+        # and from the past into the future: every packet metered once
+        r = client.get("/capture/netflow", headers=headers(), params={
+            "start": f"{time.time() - 1:.6f}", "stop": f"{time.time() + 2.5:.6f}", "observationpt": "a"})
+        assert r.json()["options"]["from_ring"] is True, r.text
+        lan.run(lan.ns_a, "udp", B_IP, 5003, 150, 100, 100)
+        cap = wait_state(client, r.json()["id"], FINAL, timeout=60)
+        want = ref.records(cap["startTime"], cap["stopTime"])
+        assert cap["state"] == "complete" and cap["stats"]["packets"] == len(want) >= 150, (cap, len(want))
 
 
 def test_the_ring_stays_within_its_budget(make_client, lan, tmp_path: Path) -> None:
