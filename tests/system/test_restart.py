@@ -3,7 +3,6 @@ marked truncated with their data kept, and no tcpdump is left behind."""
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 from ..support.configs import write_config
 from ..support.daemon import Daemon
 from ..support.netns import B_IP
+from ..support.procs import tcpdumps_for
 
 pytestmark = pytest.mark.root
 
@@ -23,18 +23,6 @@ def daemon(tmp_path: Path, lan) -> Iterator[Daemon]:
     d.start()
     yield d
     d.stop()
-
-
-def tcpdumps_for(directory: Path) -> list[int]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "tcpdump" in cmd and str(directory) in cmd:
-            found.append(int(pid))
-    return found
 
 
 def test_kill9_resumes_running_and_starts_scheduled(daemon: Daemon, lan, tmp_path: Path) -> None:

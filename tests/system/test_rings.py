@@ -7,7 +7,6 @@ moving), and a daemon restart keeping the ring (the down time told as a gap)."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import threading
@@ -23,6 +22,7 @@ from ..support.apicalls import headers, wait_state
 from ..support.configs import write_config
 from ..support.daemon import Daemon
 from ..support.netns import B_IP
+from ..support.procs import tcpdumps_for
 from ..support.ringoracle import PlainTcpdump, assert_same, between, records
 
 pytestmark = pytest.mark.root
@@ -184,18 +184,6 @@ def test_a_restart_keeps_the_ring(lan, tmp_path: Path) -> None:
         daemon.stop()
 
 
-def ring_tcpdumps(ring_dir: Path) -> list[str]:
-    found = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
-        except OSError:
-            continue
-        if "tcpdump" in cmd and str(ring_dir) in cmd:
-            found.append(pid)
-    return found
-
-
 def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> None:
     client = make_client(points={"a": lan.ha})
     ring_dir = tmp_path / "data" / "rings" / "a"
@@ -204,11 +192,11 @@ def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> N
     r = client.put("/rings/a", json={"ring_mb": 16}, headers=headers())
     assert r.status_code == 200, r.text
     on = wait_recording(lambda p: client.get(p, headers=headers()))
-    assert len(ring_tcpdumps(ring_dir)) == 1 and on["ring_mb"] == 16
+    assert len(tcpdumps_for(ring_dir)) == 1 and on["ring_mb"] == 16
     lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 100, 100)
     off = client.put("/rings/a", json={"ring_mb": 0}, headers=headers()).json()["ring"]
     assert not off["recording"] and off["ring_since"] == on["ring_since"] and off["blocks"] >= 1
-    assert ring_tcpdumps(ring_dir) == []
+    assert tcpdumps_for(ring_dir) == []
     # what it recorded can still be asked for; after it stopped recording is a gap (the start is rounded up: one
     # a hair before ring_since is out of reach, and so close to now it would be moved to now)
     r = client.get("/capture/ethernet", headers=headers(), params={
