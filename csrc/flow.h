@@ -36,8 +36,25 @@ typedef struct {
     uint8_t is_ip, fragment, tcp_flags, tos;
 } fm_packet;
 
-/* packet.c */
-void fm_parse(const uint8_t *frame, uint32_t caplen, fm_packet *out);
+/* Where one packet is in a buffer of file data, whatever the file format (pcap or pcapng): the readers
+   (scan.c) write these, the meter and the Python readers take them. Layout read by opentap/pcap/pcapfile.py
+   (DESC): keep them in step. */
+typedef struct {
+    int64_t ts;       /* ns since the epoch */
+    uint32_t off;     /* of the packet data in the buffer */
+    uint32_t caplen;  /* bytes captured, all inside the buffer */
+    uint32_t wirelen; /* bytes on the wire */
+    uint16_t linktype;
+    uint16_t iface; /* pcapng interface index; 0 in pcap */
+} fm_desc;
+
+_Static_assert(sizeof(fm_desc) == 24, "fm_desc is read by Python as 24 bytes");
+
+/* packet.c: a frame of the given link type (LINKTYPE_ number) -> key and counts; wirelen is what the
+   frame held on the wire (what a TSO/BIG TCP packet, whose IP length field is 0, counts). Returns 1 when the
+   link type is one we decode, 0 when not (the packet is then not IP). */
+int fm_parse(uint32_t linktype, const uint8_t *frame, uint32_t caplen, uint32_t wirelen, fm_packet *out);
+int fm_linktype_known(uint32_t linktype);
 
 /* table.c: open flows, keyed by fm_key; finished flows are appended to `done`. */
 typedef struct {

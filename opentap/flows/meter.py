@@ -62,6 +62,7 @@ class MeterStats:
     flows: int = 0  # records emitted
     first_ns: int = 0  # the metered packets' time span
     last_ns: int = 0
+    other_link_packets: int = 0  # pcapng: of interfaces whose link type the meter does not decode (in non_ip too)
 
 
 class FlowMeter:
@@ -71,7 +72,6 @@ class FlowMeter:
         self._meter = _native.Meter(int(active_timeout * NS), int(idle_timeout * NS),
                                     -1 if until_ns is None else until_ns)
         self._flows = 0
-        self._expired_at = 0  # clock of the last expiry scan
 
     @property
     def stats(self) -> MeterStats:
@@ -83,16 +83,13 @@ class FlowMeter:
         """The newest packet time seen, ns."""
         return self._meter.clock
 
-    def feed(self, buf: bytes, offsets: bytes, big_endian: bool, nanosecond: bool) -> Flows:
-        """Meter the records of buf that start at offsets (pcapfile.Records); return the flows that finished
-        (ended, or idle or past the active timeout at the newest packet's time).
+    def feed(self, buf: bytes | bytearray | memoryview, descs: bytes) -> Flows:
+        """Meter the packets of buf that descs describe (pcapfile.Block); return the flows that finished (ended,
+        or idle or past the active timeout at the newest packet's time).
 
-        The expiry scan walks the whole table, so it runs once per second of packet time, not per batch. That
-        changes when a flow is reported, never what: a packet of a flow that is over starts a new one anyway."""
-        self._meter.feed(buf, offsets, big_endian, nanosecond)
-        if self.clock - self._expired_at >= NS:
-            self._expired_at = self.clock
-            self._meter.expire(self.clock)
+        The expiry scan walks the whole table, so the C meter runs it between packets whenever the newest packet
+        time has moved a second on: that depends on the packets alone, never on how they were cut into batches."""
+        self._meter.feed(buf, descs)
         return self._take()
 
     def expire(self, now_ns: int) -> Flows:

@@ -42,12 +42,17 @@ def proto_name(p: int) -> str:
 _PROTO_TEXT = tuple(proto_name(p) for p in range(256))
 
 
-def csv_text(flows: Flows, written_at: float | None = None) -> str:
-    """The CSV lines of the flows, each with its newline ("" for none). Formatted in C (csrc/csvfmt.c):
+def csv_bytes(flows: Flows, written_at: float | None = None) -> bytes:
+    """The CSV lines of the flows (ASCII), each with its newline (b"" for none). Formatted in C (csrc/csvfmt.c):
     in Python it cost more than the metering."""
     now = time.time() if written_at is None else written_at
     tr = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
     return _native.csv(flows.data, _PROTO_TEXT, tr)
+
+
+def csv_text(flows: Flows, written_at: float | None = None) -> str:
+    """csv_bytes as text."""
+    return csv_bytes(flows, written_at).decode("ascii")
 
 
 @dataclass
