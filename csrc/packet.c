@@ -16,6 +16,8 @@ recursion, and every loop has a fixed bound. */
 #define ETH_MPLS_MULTI 0x8848
 #define PPP_IPV4 0x0021
 #define PPP_IPV6 0x0057
+#define PPP_MPLS 0x0281
+#define PPP_MPLS_MULTI 0x0283
 #define MAX_ENCAPS 16   /* VLAN tags, MPLS labels, PPPoE: nothing real stacks more */
 #define PROTO_UNKNOWN 255 /* IANA's reserved protocol number: where the upper layer cannot be found */
 
@@ -63,7 +65,7 @@ typedef struct {
 } l3_at;
 
 /* A PPP protocol field at f[at]: 1 byte when its low bit is set (protocol field compression), else 2. Returns
-   the IP version it announces (0: not IP) and moves *at past it. */
+   the EtherType of what it announces (IPv4, IPv6, MPLS; -1: anything else) and moves *at past it. */
 static int ppp_protocol(const uint8_t *f, uint32_t caplen, uint32_t *at) {
     if (*at + 1 > caplen)
         return -1;
@@ -77,7 +79,16 @@ static int ppp_protocol(const uint8_t *f, uint32_t caplen, uint32_t *at) {
         proto = be(f + *at, 2);
         *at += 2;
     }
-    return proto == PPP_IPV4 ? 4 : proto == PPP_IPV6 ? 6 : -1;
+    switch (proto) {
+    case PPP_IPV4:
+        return ETH_IPV4;
+    case PPP_IPV6:
+        return ETH_IPV6;
+    case PPP_MPLS: case PPP_MPLS_MULTI:
+        return ETH_MPLS;
+    default:
+        return -1;
+    }
 }
 
 /* Follows an EtherType through VLAN tags, PPPoE sessions, MPLS label stacks and LLC/SNAP to an IP header.
@@ -96,12 +107,10 @@ static int from_ethertype(const uint8_t *f, uint32_t caplen, uint32_t ethertype,
             at += 4;
         } else if (ethertype == ETH_PPPOE_SESSION) { /* ver/type, code, session id, length; then PPP */
             at += 6;
-            int v = ppp_protocol(f, caplen, &at);
-            if (v < 0)
+            int next = ppp_protocol(f, caplen, &at);
+            if (next < 0)
                 return -1;
-            out->l3 = at;
-            out->version = v;
-            return 0;
+            ethertype = (uint32_t)next;
         } else if (ethertype == ETH_MPLS || ethertype == ETH_MPLS_MULTI) {
             /* label stack entries of 4 bytes up to the bottom-of-stack bit; the payload is not labelled with its
                protocol, so an IP header is recognised by its version nibble */
@@ -181,12 +190,10 @@ static int link_layer(uint32_t lt, const uint8_t *f, uint32_t caplen, l3_at *out
         uint32_t at = 0;
         if (caplen >= 2 && f[0] == 0xFF && f[1] == 0x03)
             at = 2;
-        int v = ppp_protocol(f, caplen, &at);
-        if (v < 0)
+        int next = ppp_protocol(f, caplen, &at);
+        if (next < 0)
             return -1;
-        out->l3 = at;
-        out->version = v;
-        return 0;
+        return from_ethertype(f, caplen, (uint32_t)next, at, out, 0);
     }
     case LT_C_HDLC: /* Cisco HDLC: address, control, EtherType */
         if (caplen < 4)
@@ -230,10 +237,15 @@ static uint8_t ipv6_upper(const uint8_t *f, uint32_t end, uint8_t nh, uint32_t *
         if (!simple && !frag)
             return nh;
         uint32_t at = *l4;
-        if (at + 8 > end) /* every extension header is at least 8 bytes */
+        if (at + 2 > end)
             return PROTO_UNKNOWN;
         uint8_t next = f[at];
         *l4 = at + (simple ? (f[at + 1] + 1u) * 8 : 8);
+        if (at + 8 > end || *l4 > end) { /* the header is cut: its next-header field is all there is (tshark's
+                                             reading too), and is the protocol unless it names another header */
+            int more = next == 0 || next == 43 || next == 60 || next == 44;
+            return more ? PROTO_UNKNOWN : next;
+        }
         if (frag) {
             *fragment = 1;
             if ((be(f + at + 2, 2) >> 3) != 0) {

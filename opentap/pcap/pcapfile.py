@@ -105,6 +105,8 @@ def read_header(f: BinaryIO) -> PcapHeader | None:
     if (major, minor) not in ((2, 0), (2, 1), (2, 2), (2, 3), (2, 4)):  # libpcap's rule (bar DG/UX's 543.0)
         raise PcapError(f"pcap version {major}.{minor} is not supported (only 2.0 to 2.4)")
     snaplen, network = struct.unpack_from(order + "II", raw, 16)
+    if network & 0x03FF0000:  # between the link type and the FCS bits: reserved, zero (libpcap refuses it too)
+        raise PcapError(f"the link type field 0x{network:08x} has reserved bits set")
     return PcapHeader(byteorder, nanosecond, snaplen, network & 0xFFFF, raw)
 
 
