@@ -33,6 +33,7 @@ typedef struct {
     int64_t ts;
     uint32_t ip_bytes; /* IPv4 total length, IPv6 payload length + 40: NetFlow's octetDeltaCount */
     uint64_t smac, dmac;
+    uint64_t hash; /* of key (fm_hash), computed once: the meter prefetches the table slot with it */
     uint8_t is_ip, fragment, tcp_flags, tos;
 } fm_packet;
 
@@ -67,7 +68,9 @@ typedef struct {
 
 int fm_table_init(fm_table *t, int64_t active_ns, int64_t idle_ns);
 void fm_table_free(fm_table *t);
-int fm_table_add(fm_table *t, const fm_packet *p);    /* 0, or -1 when out of memory */
+int fm_table_add(fm_table *t, const fm_packet *p);    /* 0, or -1 when out of memory; p->hash must be set */
+uint64_t fm_hash(const fm_key *k);
+void fm_table_prefetch(const fm_table *t, uint64_t hash); /* a hint that this slot is wanted soon */
 int fm_table_expire(fm_table *t, int64_t now_ns);     /* idle or older than the active timeout at now */
 int fm_table_flush(fm_table *t);                      /* every open flow */
 

@@ -124,11 +124,41 @@ static int claim(Meter *self) { /* called with the GIL held, so check-and-set is
     return 0;
 }
 
+/* One packet, in packet order: the window, the counters, expiry, the table. */
+static int meter_one(Meter *self, const fm_desc *d, fm_packet *p, int known) {
+    int64_t ts = d->ts;
+    self->packets++;
+    if (self->packets == 1 || ts < self->first_ns)
+        self->first_ns = ts;
+    if (ts > self->clock)
+        self->clock = ts; /* also the metered span's end */
+    if (self->clock - self->expired_at >= 1000000000LL) {
+        self->expired_at = self->clock;
+        if (fm_table_expire(&self->table, self->clock) != 0)
+            return -1;
+    }
+    if (!known)
+        self->other_link_packets++;
+    if (!p->is_ip) {
+        self->non_ip_packets++;
+        self->non_ip_bytes += d->wirelen;
+        return 0;
+    }
+    p->ts = ts;
+    self->ip_packets++;
+    self->ip_bytes += p->ip_bytes;
+    self->fragments += p->fragment;
+    return fm_table_add(&self->table, p);
+}
+
+#define AHEAD 8 /* packets decoded ahead of the one metered: their table slots are fetched meanwhile */
+
 /* feed(buf, descs): meter the packets of buf that descs (fm_desc entries, from a scan) describe.
 
 Expiry runs here, between packets, whenever the newest packet time has moved a second past the last scan:
 so where it happens depends only on the packets, never on how they were cut into calls (a packet whose time
-goes backwards finds the same flows open whatever the block size). */
+goes backwards finds the same flows open whatever the block size). Packets are decoded AHEAD of the one
+metered and their table slots prefetched, so the table's cache misses overlap with decoding. */
 static PyObject *Meter_feed(Meter *self, PyObject *args) {
     Py_buffer buf, descs;
     int rc = 0;
@@ -142,41 +172,31 @@ static PyObject *Meter_feed(Meter *self, PyObject *args) {
     const uint8_t *data = buf.buf;
     const fm_desc *d = descs.buf;
     size_t count = (size_t)descs.len / sizeof(fm_desc);
-    fm_packet p;
+    fm_packet ring[AHEAD];
+    const fm_desc *which[AHEAD];
+    int known[AHEAD];
     Py_BEGIN_ALLOW_THREADS
-    for (size_t i = 0; i < count && rc == 0; i++) {
-        int64_t ts = d[i].ts;
-        if ((uint64_t)d[i].off + d[i].caplen > (uint64_t)buf.len)
-            continue; /* not from a scan of this buffer */
-        if (self->until_ns >= 0 && ts > self->until_ns)
-            continue; /* after the end of the capture window */
-        self->packets++;
-        if (self->packets == 1 || ts < self->first_ns)
-            self->first_ns = ts;
-        if (ts > self->clock)
-            self->clock = ts; /* also the metered span's end */
-        if (self->clock - self->expired_at >= 1000000000LL) {
-            self->expired_at = self->clock;
-            rc = fm_table_expire(&self->table, self->clock);
-            if (rc != 0)
-                break;
-        }
-        if (!fm_parse(d[i].linktype, data + d[i].off, d[i].caplen, d[i].wirelen, &p)) {
-            self->other_link_packets++;
-            self->non_ip_packets++;
-            self->non_ip_bytes += d[i].wirelen;
+    size_t head = 0, queued = 0; /* the ring: the oldest decoded packet at head, then queued - 1 more */
+    for (size_t i = 0; rc == 0 && (i < count || queued);) {
+        if (i < count && queued < AHEAD) { /* decode one more */
+            const fm_desc *di = &d[i++];
+            if ((uint64_t)di->off + di->caplen > (uint64_t)buf.len)
+                continue; /* not from a scan of this buffer */
+            if (self->until_ns >= 0 && di->ts > self->until_ns)
+                continue; /* after the end of the capture window */
+            size_t slot = (head + queued) % AHEAD;
+            known[slot] = fm_parse(di->linktype, data + di->off, di->caplen, di->wirelen, &ring[slot]);
+            which[slot] = di;
+            if (ring[slot].is_ip) {
+                ring[slot].hash = fm_hash(&ring[slot].key);
+                fm_table_prefetch(&self->table, ring[slot].hash);
+            }
+            queued++;
             continue;
         }
-        p.ts = ts;
-        if (!p.is_ip) {
-            self->non_ip_packets++;
-            self->non_ip_bytes += d[i].wirelen;
-            continue;
-        }
-        self->ip_packets++;
-        self->ip_bytes += p.ip_bytes;
-        self->fragments += p.fragment;
-        rc = fm_table_add(&self->table, &p);
+        rc = meter_one(self, which[head], &ring[head], known[head]); /* meter the oldest, in packet order */
+        head = (head + 1) % AHEAD;
+        queued--;
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;

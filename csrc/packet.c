@@ -23,14 +23,14 @@ recursion, and every loop has a fixed bound. */
 
 /* Link types (the LINKTYPE_ numbers of pcap and pcapng files). */
 enum {
-    LT_NULL = 0, LT_ETHERNET = 1, LT_PPP = 9, LT_RAW_BSD1 = 12, LT_RAW_BSD2 = 14, LT_PPP_HDLC = 50,
+    LT_NULL = 0, LT_ETHERNET = 1, LT_SLIP = 8, LT_PPP = 9, LT_RAW_BSD1 = 12, LT_RAW_BSD2 = 14, LT_PPP_HDLC = 50,
     LT_RAW = 101, LT_C_HDLC = 104, LT_LOOP = 108, LT_LINUX_SLL = 113, LT_IPV4 = 228, LT_IPV6 = 229,
     LT_LINUX_SLL2 = 276,
 };
 
 int fm_linktype_known(uint32_t lt) {
     switch (lt) {
-    case LT_NULL: case LT_ETHERNET: case LT_PPP: case LT_RAW_BSD1: case LT_RAW_BSD2: case LT_PPP_HDLC:
+    case LT_NULL: case LT_ETHERNET: case LT_SLIP: case LT_PPP: case LT_RAW_BSD1: case LT_RAW_BSD2: case LT_PPP_HDLC:
     case LT_RAW: case LT_C_HDLC: case LT_LOOP: case LT_LINUX_SLL: case LT_IPV4: case LT_IPV6:
     case LT_LINUX_SLL2:
         return 1;
@@ -170,6 +170,9 @@ static int link_layer(uint32_t lt, const uint8_t *f, uint32_t caplen, l3_at *out
         return 0; /* l3 0, version from the header */
     case LT_IPV4: case LT_IPV6:
         out->version = lt == LT_IPV4 ? 4 : 6;
+        return 0;
+    case LT_SLIP: /* libpcap's 16-byte pseudo-header (direction, compression state), then the IP header */
+        out->l3 = 16;
         return 0;
     case LT_NULL: case LT_LOOP: { /* a 4-byte address family: the writer's byte order (NULL), big-endian (LOOP) */
         if (caplen < 4)

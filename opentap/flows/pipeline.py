@@ -33,7 +33,7 @@ def meter_files(paths: Iterable[Path], meter: FlowMeter, block: int = BLOCK,
     """Meter files in order and finish every flow at the end. cut: records cut off at the end of a file are
     listed there."""
     for path in paths:
-        for records in pcapfile.read_packets(path, 0, block, cut=cut, reuse=True):
+        for records in pcapfile.read_packets(path, 0, block, cut=cut, ahead=True):
             yield _batch(meter, records, path)
     yield meter.flush()
 

@@ -21,6 +21,7 @@ from typing import BinaryIO, NamedTuple
 from opentap._native import DESC_SIZE, scan_pcap
 
 from .pcapng import PcapngError, Scanner
+from .readahead import SLACK, ReadAhead
 
 HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
@@ -179,67 +180,95 @@ class Block(NamedTuple):
         return len(self.descs) // DESC_SIZE
 
 
+def _scan(path: Path, scanner: _PcapScan | Scanner, data: bytes | memoryview, base: int,
+          damage: list[Damage] | None) -> Iterator[Block]:
+    """The whole records of data (file offset base): yields them, returns (bytes used, bytes the record after
+    them still lacks, whether damage ended the file)."""
+    pos = missing = 0
+    what = ""
+    while True:  # pcapng: scanning resumes after each section or interface block, read in Python
+        view = data if pos == 0 else memoryview(data)[pos:]
+        descs, end, missing, stop, bad, captured, wire = scanner.scan(view)
+        if end:
+            yield Block(view, end, descs, captured, wire, scanner.linktypes, base + pos + end)
+        pos += end
+        if stop == STOP_META:
+            try:
+                pos += scanner.meta(memoryview(data)[pos:])
+            except PcapngError as e:
+                bad, stop, what = 0, STOP_BAD, str(e)
+            else:
+                continue
+        if stop == STOP_BAD:
+            what = scanner.damage(bad) if bad else what
+            if damage is None:
+                if isinstance(scanner, _PcapScan):
+                    raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {bad} > "
+                                    f"{scanner.header.max_caplen}")
+                raise PcapError(f"{path}: damaged at byte {base + pos}: {what}")
+            damage.append(Damage(path, base + pos, what))
+            return pos, missing, True
+        return pos, missing, False
+
+
 def _blocks(
     path: Path, f: BinaryIO, scanner: _PcapScan | Scanner, size: int, block: int, start: int,
-    damage: list[Damage] | None = None, cut: list[Damage] | None = None, reuse: bool = False,
+    damage: list[Damage] | None = None, cut: list[Damage] | None = None, ahead: bool = False,
 ) -> Iterator[Block]:
     """The file's whole records from ``start``, a block at a time, in file order.
 
     A record cut by the end of a block is read again at the start of the next one (cheaper than copying a
     carry-over in front of every block), so memory stays near one block plus one record. Reading stops at the
     size seen when the file was opened: a live file must not be chased forever, and whatever partial record
-    sits at that point is left out (and added to ``cut``, when given). reuse: read every block into one buffer
-    (no allocation, no page faults per block); each Block is then only good until the next one is asked for.
+    sits at that point is left out (and added to ``cut``, when given). ahead: read on a second thread (readahead.py),
+    into a few reused buffers, while the caller works on the last block; each Block is then only good until the
+    next one is asked for.
 
     A record that cannot be right (a caplen beyond any snaplen, a pcapng block length that breaks the rules: we
     are no longer at a record boundary) raises PcapError, or, when a damage list is given, ends this file's data
     at the last good record and is added to the list: one damaged record must not make a whole capture
     unreadable.
     """
+    if ahead:
+        yield from _blocks_ahead(path, f, scanner, size, start, damage, cut)
+        return
     base = start  # file offset of the next read
     need = 0  # the size of the record cut by the last block's end, if its header was whole
-    buffer = bytearray()
     while base < size:
         f.seek(base)
         want = min(max(block, need), size - base)
-        if reuse:
-            if len(buffer) < want:
-                buffer = bytearray(want)
-            data: bytes | memoryview = memoryview(buffer)[: f.readinto(memoryview(buffer)[:want]) or 0]
-        else:
-            data = f.read(want)
-        pos = missing = 0
-        what = ""
-        while True:  # pcapng: scanning resumes after each section or interface block, read in Python
-            view = data if pos == 0 else memoryview(data)[pos:]
-            descs, end, missing, stop, bad, captured, wire = scanner.scan(view)
-            if end:
-                yield Block(view, end, descs, captured, wire, scanner.linktypes, base + pos + end)
-            pos += end
-            if stop == STOP_META:
-                try:
-                    pos += scanner.meta(memoryview(data)[pos:])
-                except PcapngError as e:
-                    bad, stop = 0, STOP_BAD
-                    what = str(e)
-                else:
-                    continue
-            if stop == STOP_BAD:
-                what = scanner.damage(bad) if bad else what
-                if damage is None:
-                    if isinstance(scanner, _PcapScan):
-                        raise PcapError(f"{path}: corrupt record at offset {base + pos}: caplen {bad} > "
-                                        f"{scanner.header.max_caplen}")
-                    raise PcapError(f"{path}: damaged at byte {base + pos}: {what}")
-                damage.append(Damage(path, base + pos, what))
-                return
-            break
+        data = f.read(want)
+        pos, missing, damaged = yield from _scan(path, scanner, data, base, damage)
+        if damaged:
+            return
         if not pos and (len(data) < want or base + len(data) >= size):
             if cut is not None:
                 cut.append(Damage(path, base, f"the file ends {size - base} bytes into a record"))
             break  # the file ends inside a record (or shrank under us)
         need = max(len(data) - pos + missing, scanner.min_record)  # a record longer than a block: read more
         base += pos
+
+
+def _blocks_ahead(path: Path, f: BinaryIO, scanner: _PcapScan | Scanner, size: int, start: int,
+                  damage: list[Damage] | None, cut: list[Damage] | None) -> Iterator[Block]:
+    """_blocks with the file read on another thread in consecutive pieces; the partial record at the end of a
+    piece is carried in front of the next one (into the buffer's slack: no copy of the piece itself)."""
+    base, tail = start, b""  # base: file offset of the data scanned next; tail: the record the last piece cut
+    with ReadAhead(f, start, size) as pieces:
+        for buf, n in pieces:
+            if len(tail) <= SLACK:
+                buf[SLACK - len(tail) : SLACK] = tail
+                data: bytes | memoryview = memoryview(buf)[SLACK - len(tail) : SLACK + n]
+            else:  # a record longer than the slack (a jumbo pcapng block): put it together
+                data = tail + bytes(memoryview(buf)[SLACK : SLACK + n])
+            pos, _missing, damaged = yield from _scan(path, scanner, data, base, damage)
+            if damaged:
+                return
+            tail = bytes(data[pos:])
+            base += pos
+            pieces.recycle(buf)
+    if tail and cut is not None:
+        cut.append(Damage(path, base, f"the file ends {len(tail)} bytes into a record"))
 
 
 def open_any(path: Path, f: BinaryIO) -> tuple[_PcapScan | Scanner, int] | None:
@@ -259,9 +288,9 @@ def open_any(path: Path, f: BinaryIO) -> tuple[_PcapScan | Scanner, int] | None:
 
 
 def read_packets(path: Path, offset: int = 0, block: int = BLOCK, *, damage: list[Damage] | None = None,
-                 cut: list[Damage] | None = None, reuse: bool = False) -> Iterator[Block]:
+                 cut: list[Damage] | None = None, ahead: bool = False) -> Iterator[Block]:
     """The packets of one pcap or pcapng file from `offset` (0 = the first record), a block at a time (see
-    _blocks for damage, cut and reuse). For following a file that tcpdump is still writing: call again later with
+    _blocks for damage, cut and ahead). For following a file that tcpdump is still writing: call again later with
     the last next_offset (pcap only: tcpdump writes pcap, and a pcapng file is read whole, from its start)."""
     try:
         f = path.open("rb", buffering=0)
@@ -275,7 +304,7 @@ def read_packets(path: Path, offset: int = 0, block: int = BLOCK, *, damage: lis
         scanner, start = opened
         if offset > start and isinstance(scanner, Scanner):
             raise PcapError(f"{path}: a pcapng file is read whole, not followed from byte {offset}")
-        yield from _blocks(path, f, scanner, size, block, max(offset, start), damage, cut, reuse)
+        yield from _blocks(path, f, scanner, size, block, max(offset, start), damage, cut, ahead)
 
 
 def iter_packets(paths: Iterable[Path], damage: list[Damage] | None = None
