@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from opentap import _native
 
@@ -55,13 +54,11 @@ def csv_text(flows: Flows, written_at: float | None = None) -> str:
     return csv_bytes(flows, written_at).decode("ascii")
 
 
-@dataclass
 class Summary:
     """nfdump's trailer: totals over the records shown."""
 
-    flows: int = 0
-    bytes: int = 0
-    packets: int = 0
+    def __init__(self) -> None:
+        self.flows = self.bytes = self.packets = 0
 
     def add_flows(self, flows: Flows) -> None:
         self.flows += len(flows)

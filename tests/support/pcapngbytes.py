@@ -4,7 +4,10 @@ blocks the reader must step over. For the reader's tests; tcpdump's own pcapng f
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
+from pathlib import Path
 
 
 def _pad(data: bytes) -> bytes:
@@ -57,3 +60,18 @@ def obsolete_pb(iface: int, units: int, data: bytes, order: str = "<") -> bytes:
 
 def statistics(iface: int = 0, order: str = "<") -> bytes:
     return block(5, struct.pack(order + "III", iface, 0, 0), order)  # an Interface Statistics Block
+
+
+def pcap_to_pcapng(src: Path, dst: Path) -> str:
+    """The packets of a pcap file as pcapng: by Wireshark's editcap when it is installed, else written here (one
+    section, one Ethernet interface, an enhanced packet block per record). Returns which wrote it."""
+    if shutil.which("editcap"):
+        subprocess.run(["editcap", "-F", "pcapng", str(src), str(dst)], check=True, capture_output=True)
+        return "editcap"
+    from opentap.pcap.pcapfile import iter_packets  # the tests' support may use the package; the package not this
+
+    with open(dst, "wb", buffering=1 << 20) as f:
+        f.write(shb() + idb(1, tsresol=9))
+        for ts, wire, _linktype, data in iter_packets([src]):
+            f.write(epb(0, ts, data, orig_len=wire))
+    return "tests/support/pcapngbytes.py"
