@@ -20,7 +20,7 @@ from typing import BinaryIO, NamedTuple
 from opentap._native import DESC_SIZE, scan_pcap
 
 from .pcapng import PcapngError, Scanner
-from .readahead import SLACK, ReadAhead
+from .readahead import PIECE, SLACK, Buffers, run_ahead
 
 HEADER_LEN = 24
 RECORD_HEADER_LEN = 16
@@ -247,24 +247,39 @@ def _blocks(
 
 def _blocks_ahead(path: Path, f: BinaryIO, scanner: _PcapScan | Scanner, size: int, start: int,
                   damage: list[Damage] | None, cut: list[Damage] | None) -> Iterator[Block]:
-    """_blocks with the file read on another thread in consecutive pieces; the partial record at the end of a
-    piece is carried in front of the next one (into the buffer's slack: no copy of the piece itself)."""
-    base, tail = start, b""  # base: file offset of the data scanned next; tail: the record the last piece cut
-    with ReadAhead(f, start, size) as pieces:
-        for buf, n in pieces:
+    """_blocks with the file read and scanned on another thread (readahead.py) in consecutive pieces; the partial
+    record at the end of a piece is carried in front of the next one (into the buffer's slack: the piece itself is
+    not copied)."""
+
+    def produce(buffers: Buffers) -> Iterator[tuple[Block, bytearray]]:
+        base, tail = start, b""  # base: file offset of the data scanned next; tail: the record the last piece cut
+        f.seek(start)
+        left = size - start  # not past the size seen at open: a live file is not chased
+        while left > 0 and (buf := buffers.take()) is not None:
+            n = f.readinto(memoryview(buf)[SLACK : SLACK + min(PIECE, left)]) or 0
+            if not n:
+                break  # the file shrank
+            left -= n
             if len(tail) <= SLACK:
                 buf[SLACK - len(tail) : SLACK] = tail
                 data: bytes | memoryview = memoryview(buf)[SLACK - len(tail) : SLACK + n]
             else:  # a record longer than the slack (a jumbo pcapng block): put it together
                 data = tail + bytes(memoryview(buf)[SLACK : SLACK + n])
-            pos, _missing, damaged = yield from _scan(path, scanner, data, base, damage)
+            scan = _scan(path, scanner, data, base, damage)
+            while True:
+                try:
+                    yield next(scan), buf
+                except StopIteration as done:
+                    pos, _missing, damaged = done.value
+                    break
             if damaged:
                 return
             tail = bytes(data[pos:])
             base += pos
-            pieces.recycle(buf)
-    if tail and cut is not None:
-        cut.append(Damage(path, base, f"the file ends {len(tail)} bytes into a record"))
+        if tail and cut is not None:
+            cut.append(Damage(path, base, f"the file ends {len(tail)} bytes into a record"))
+
+    yield from run_ahead(produce)
 
 
 def open_any(path: Path, f: BinaryIO) -> tuple[_PcapScan | Scanner, int] | None:

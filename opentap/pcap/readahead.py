@@ -1,65 +1,72 @@
-"""Reading a file on a second thread while the caller works on what was read before (`opentap flows`: the copy
-out of the page cache costs about as much as metering, and the machine has more than one core).
+"""Reading and scanning a file on a second thread while the caller meters what came before (`opentap flows`: the
+copy out of the page cache and the first touch of each record header cost about as much as metering, and the
+machine has more than one core).
 
-The file is read in consecutive PIECE-sized pieces into a few buffers that go round (no allocation per piece),
-each with SLACK bytes free in front, where the reader's caller puts the partial record the previous piece ended
-with. The thread only ever blocks in the read system call (which releases the GIL) or on the queue."""
+`run_ahead(produce)` runs `produce(buffers)` on a thread: it reads the file in consecutive PIECE-sized pieces into
+buffers it takes from `buffers` (a few that go round: no allocation per piece, each with SLACK bytes free in front
+for the partial record the previous piece ended with), scans them and yields (item, buffer) pairs; the caller
+gets the items in order, and a buffer goes back to the reader once the caller has moved on to an item of the next
+one. The thread only waits in system calls that release the GIL (read) or on the queues; an exception it meets is
+raised in the caller."""
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
-from typing import BinaryIO
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 PIECE = 1 << 20
 SLACK = 1 << 18  # a record up to this long is carried over without a copy of the piece (pcap's 262144 snaplen)
 BUFFERS = 3  # one being read, one being metered, one to spare
+T = TypeVar("T")
 
 
-class ReadAhead:
-    def __init__(self, f: BinaryIO, start: int, size: int) -> None:
-        self._ready: queue.SimpleQueue[tuple[bytearray, int] | BaseException | None] = queue.SimpleQueue()
+class Buffers:
+    def __init__(self, count: int = BUFFERS, size: int = SLACK + PIECE) -> None:
         self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
-        for _ in range(BUFFERS):
-            self._free.put(bytearray(SLACK + PIECE))
-        self._stopping = False
-        self._thread = threading.Thread(target=self._run, args=(f, start, size), name="read-ahead", daemon=True)
+        for _ in range(count):
+            self._free.put(bytearray(size))
+        self.stopping = False
 
-    def __enter__(self) -> ReadAhead:
-        self._thread.start()
-        return self
+    def take(self) -> bytearray | None:
+        """A buffer to read into; None once the caller has stopped reading (the producer then returns)."""
+        buf = None if self.stopping else self._free.get()
+        return None if self.stopping else buf
 
-    def __exit__(self, *_exc: object) -> None:
-        self._stopping = True
-        self._free.put(None)  # wakes the thread if it waits for a buffer
-        self._thread.join()
+    def give(self, buf: bytearray) -> None:
+        self._free.put(buf)
 
-    def _run(self, f: BinaryIO, start: int, size: int) -> None:
+    def stop(self) -> None:
+        self.stopping = True
+        self._free.put(None)  # wakes a producer waiting for a buffer
+
+
+def run_ahead(produce: Callable[[Buffers], Iterator[tuple[T, bytearray]]]) -> Iterator[T]:
+    buffers = Buffers()
+    ready: queue.SimpleQueue[tuple[T, bytearray] | BaseException | None] = queue.SimpleQueue()
+
+    def work() -> None:
         try:
-            f.seek(start)
-            left = size - start  # not past the size seen at open: a live file is not chased
-            while left > 0 and not self._stopping:
-                buf = self._free.get()
-                if buf is None:
-                    break
-                n = f.readinto(memoryview(buf)[SLACK : SLACK + min(PIECE, left)]) or 0
-                if n == 0:
-                    break  # the file shrank
-                left -= n
-                self._ready.put((buf, n))
-        except BaseException as e:  # handed to the caller, which raises it
-            self._ready.put(e)
+            for item in produce(buffers):
+                ready.put(item)
+        except BaseException as e:  # raised again in the caller
+            ready.put(e)
         finally:
-            self._ready.put(None)
+            ready.put(None)
 
-    def __iter__(self) -> Iterator[tuple[bytearray, int]]:
-        """(buffer, n): the next piece is buf[SLACK:SLACK + n]."""
-        while (item := self._ready.get()) is not None:
+    thread = threading.Thread(target=work, name="read-ahead", daemon=True)
+    thread.start()
+    held: bytearray | None = None
+    try:
+        while (item := ready.get()) is not None:
             if isinstance(item, BaseException):
                 raise item
-            yield item
-
-    def recycle(self, buf: bytearray) -> None:
-        """The caller is done with buf: it may be read into again."""
-        self._free.put(buf)
+            value, buf = item
+            if held is not None and buf is not held:
+                buffers.give(held)  # the caller is done with the items of the previous buffer
+            held = buf
+            yield value
+    finally:
+        buffers.stop()
+        thread.join()
