@@ -61,8 +61,8 @@ size_t fm_scan_pcap(const uint8_t *data, size_t n, const fm_pcap_format *fmt, fm
    not overflow (undefined behaviour in C). */
 static int64_t ng_time(const fm_ng_iface *ifc, uint64_t units) {
     __int128 ns;
-    if (ifc->binary)
-        ns = ((__int128)units * 1000000000) >> ifc->exponent;
+    if (ifc->binary) /* (the Python side refuses exponents over 63; a shift of 128 or more would be undefined) */
+        ns = ((__int128)units * 1000000000) >> (ifc->exponent > 63 ? 63 : ifc->exponent);
     else if (ifc->exponent <= 9) {
         __int128 scale = 1;
         for (int i = ifc->exponent; i < 9; i++)
