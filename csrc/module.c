@@ -86,6 +86,7 @@ typedef struct {
     int busy; /* feed runs without the GIL: no other call may touch the table meanwhile */
     int64_t until_ns;
     long long clock, expired_at;
+    long long expire_every; /* ns of packet time between expiry scans: a quarter of the idle timeout, at least 1 s */
     long long packets, ip_packets, ip_bytes, non_ip_packets, non_ip_bytes, fragments, first_ns;
     long long other_link_packets; /* of link types we do not decode (counted as non-IP too) */
 } Meter;
@@ -101,6 +102,9 @@ static int Meter_init(Meter *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->until_ns = until;
+    /* the scan walks the whole table: often enough that an idle flow is reported within a quarter of the idle
+       timeout of packet time, rarely enough that it costs little */
+    self->expire_every = idle / 4 > 1000000000LL ? idle / 4 : 1000000000LL;
     return 0;
 }
 
@@ -132,7 +136,7 @@ static int meter_one(Meter *self, const fm_desc *d, fm_packet *p, int known) {
         self->first_ns = ts;
     if (ts > self->clock)
         self->clock = ts; /* also the metered span's end */
-    if (self->clock - self->expired_at >= 1000000000LL) {
+    if (self->clock - self->expired_at >= self->expire_every) {
         self->expired_at = self->clock;
         if (fm_table_expire(&self->table, self->clock) != 0)
             return -1;
@@ -155,7 +159,7 @@ static int meter_one(Meter *self, const fm_desc *d, fm_packet *p, int known) {
 
 /* feed(buf, descs): meter the packets of buf that descs (fm_desc entries, from a scan) describe.
 
-Expiry runs here, between packets, whenever the newest packet time has moved a second past the last scan:
+Expiry runs here, between packets, whenever the newest packet time has moved expire_every past the last scan:
 so where it happens depends only on the packets, never on how they were cut into calls (a packet whose time
 goes backwards finds the same flows open whatever the block size). Packets are decoded AHEAD of the one
 metered and their table slots prefetched, so the table's cache misses overlap with decoding. */
@@ -179,6 +183,12 @@ static PyObject *Meter_feed(Meter *self, PyObject *args) {
     size_t head = 0, queued = 0; /* the ring: the oldest decoded packet at head, then queued - 1 more */
     for (size_t i = 0; rc == 0 && (i < count || queued);) {
         if (i < count && queued < AHEAD) { /* decode one more */
+            if (i + AHEAD < count) { /* and fetch the headers of a packet further on meanwhile */
+                if ((uint64_t)d[i + AHEAD].off + 128 <= (uint64_t)buf.len) { /* (a hint: never out of bounds) */
+                    __builtin_prefetch(data + d[i + AHEAD].off);
+                    __builtin_prefetch(data + d[i + AHEAD].off + 64);
+                }
+            }
             const fm_desc *di = &d[i++];
             if ((uint64_t)di->off + di->caplen > (uint64_t)buf.len)
                 continue; /* not from a scan of this buffer */

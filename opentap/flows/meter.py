@@ -106,7 +106,8 @@ class FlowMeter:
         or idle or past the active timeout at the newest packet's time).
 
         The expiry scan walks the whole table, so the C meter runs it between packets whenever the newest packet
-        time has moved a second on: that depends on the packets alone, never on how they were cut into batches."""
+        time has moved on by a quarter of the idle timeout (at least a second): that depends on the packets alone,
+        never on how they were cut into batches."""
         self._meter.feed(buf, descs)
         return self._take()
 
