@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opentap import hostif
+from opentap import exportaddr, hostif
 
 DEFAULT_PATH = Path("/etc/opentap/opentap.conf")
 ROLES = ("admin", "member", "reader")
@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format", "metrics_listen", "sensors",
+    "ethernet_default_format", "metrics_listen", "sensors", "export",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -102,6 +102,7 @@ class Config:
     gc_interval_seconds: float = 30
     flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
+    export: str | None = None  # netflow captures also send their records to this collector (exportaddr.py)
     tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
     taas_quota: dict[str, int] = field(default_factory=lambda: dict(TAAS_QUOTA_DEFAULTS))
     legacy_format: bool = False
@@ -263,6 +264,11 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     if fmt not in ("pcap", "csv"):
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
     cfg.ethernet_default_format = fmt
+    if "export" in raw:
+        try:
+            cfg.export = str(exportaddr.parse(raw["export"]))
+        except exportaddr.ExportError as e:
+            raise ConfigError(path, "export", str(e)) from None
     check_listen(cfg)
     if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
         cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])

@@ -100,11 +100,13 @@ def capture(
     keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
     exclude_device_traffic: str | None = Query(None, description="ethernet, netflow: leave out the device's own "
                                                "API and SSH traffic (default true; only admins may say false)"),
+    export: str | None = Query(None, description="netflow, admins only: also send the records to a collector "
+                               "(ipfix://HOST:PORT, ipfix+tcp://HOST:PORT, netflow9://HOST:PORT)"),
     dev: DeviceState = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
               "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
-              "exclude_device_traffic": exclude_device_traffic}
+              "exclude_device_traffic": exclude_device_traffic, "export": export}
     return _schedule(dev, who, capture_type, params, fresh_id_if_taken=True)  # as the original device did
 
 
@@ -122,6 +124,7 @@ class CaptureBody(BaseModel):
     period: int | None = None
     keep_packets: bool | None = None
     exclude_device_traffic: bool | None = None
+    export: str | None = None
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")
