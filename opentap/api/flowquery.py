@@ -167,10 +167,17 @@ def _port_label(index: FlowIndex, key: int) -> tuple[str, int, str]:
     return protocol, port, f"{protocol}/{port}" + (f" {service}" if service else "")
 
 
-def summary(index: FlowIndex, rows: np.ndarray, top: int, buckets: int) -> dict[str, Any]:
+def summary(index: FlowIndex, rows: np.ndarray, top: int, buckets: int,
+            span: tuple[float, float] | None = None) -> dict[str, Any]:
+    """span: the capture's window, which the timeline covers (with every record, should one fall outside it), so
+    that a burst shows where in the window it happened."""
     c = index.cols
     ts, te = c["ts"][rows], c["te"][rows]
     first, last = (int(ts.min()), int(te.max())) if len(rows) else (0, 0)
+    line_first, line_last = first, last
+    if span is not None:
+        line_first = min(int(span[0]), first) if len(rows) else int(span[0])
+        line_last = max(int(span[1]), last) if len(rows) else int(span[1])
     talkers = [{"address": index.addresses[k], "bytes": b, "packets": p, "flows": f}
                for k, b, p, f in _top(c["sa"][rows], rows, index, top)]
     listeners = [{"address": index.addresses[k], "bytes": b, "packets": p, "flows": f}
@@ -184,9 +191,9 @@ def summary(index: FlowIndex, rows: np.ndarray, top: int, buckets: int) -> dict[
     protocols = [{"protocol": index.protocols[k], "bytes": b, "packets": p, "flows": f}
                  for k, b, p, f in top_protocols]
     # over time: each record's bytes in the bucket of its start (seconds are nfdump's resolution)
-    step = max(1, -(-(last + 1 - first) // buckets))
-    count = max(1, -(-(last + 1 - first) // step))
-    slot = (ts - first) // step if len(rows) else ts
+    step = max(1, -(-(line_last + 1 - line_first) // buckets))
+    count = max(1, -(-(line_last + 1 - line_first) // step))
+    slot = (ts - line_first) // step if len(rows) else ts
     nbytes = c["ibyt"][rows].astype(np.float64)
 
     def series(keys: np.ndarray, key: int) -> list[int]:
@@ -197,7 +204,7 @@ def summary(index: FlowIndex, rows: np.ndarray, top: int, buckets: int) -> dict[
         "matched": int(len(rows)), "bytes": int(nbytes.sum()), "packets": int(c["ipkt"][rows].sum()),
         "first": first, "last": last, "talkers": talkers, "listeners": listeners, "ports": port_rows,
         "protocols": protocols,
-        "timeline": {"start": first, "step": step, "buckets": count,
+        "timeline": {"start": line_first, "step": step, "buckets": count,
                      "protocols": {index.protocols[k]: series(pr, k) for k, *_ in top_protocols[:top]},
                      "ports": {p["label"]: series(ports, k) for p, (k, *_) in zip(port_rows[:5], top_ports[:5],
                                                                                  strict=True)}},

@@ -5,6 +5,7 @@ interface, api/ui.py); /retrieve stays the way to take all the data away."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -132,7 +133,8 @@ def _summary(dev: DeviceState, who: Principal, capture_id: str, project: str | N
     cap, path = _flow_file(dev, who, capture_id, project)
     index = _index(cap, path)
     with index.lock:
-        body = flowquery.summary(index, flowquery.matching(index, flt), top, buckets)
+        span = (cap.start, min(cap.stop, cap.finished_at or time.time()))  # the window as far as it got
+        body = flowquery.summary(index, flowquery.matching(index, flt), top, buckets, span)
         records = len(index)
     return json_response({"id": cap.id, "state": cap.state, "partial": cap.state == "running",
                           "records": records, **body})

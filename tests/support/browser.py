@@ -33,8 +33,9 @@ def missing() -> str | None:
 
 
 @contextmanager
-def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
-    """A Selenium WebDriver on a fresh headless Chromium; its console is kept (driver.get_log("browser"))."""
+def chromium(width: int = 1280, height: int = 900, downloads: Path | None = None) -> Iterator[Any]:
+    """A Selenium WebDriver on a fresh headless Chromium; its console is kept (driver.get_log("browser")), and
+    files it downloads go to `downloads` without asking."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -46,8 +47,14 @@ def chromium(width: int = 1280, height: int = 900) -> Iterator[Any]:
     options.add_argument(f"--user-data-dir={profile}")
     options.add_argument(f"--window-size={width},{height}")
     options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    if downloads is not None:
+        downloads.mkdir(parents=True, exist_ok=True)
+        options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                                  "download.prompt_for_download": False})
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     driver.set_page_load_timeout(30)
+    if downloads is not None:
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
     try:
         yield driver
     finally:

@@ -4,8 +4,13 @@ import { bytes, count, h } from "./dom.js";
 const COLOURS = ["#0b5cad", "#bc4c00", "#1a7f37", "#8250df", "#cf222e", "#9a6700", "#1b7c83", "#57606a", "#bf3989", "#4d2d00"];
 
 // A time chart: x in UNIX seconds, one line per series; the legend names each, the axis says the unit.
-export function timeChart(box, title, x, series, { unit = "", format = (v) => String(v), stacked = false } = {}) {
+// steps: each value holds until the next x (bytes per bucket); the bucket after the last is closed with its value.
+export function timeChart(box, title, x, series, { unit = "", format = (v) => String(v), stacked = false, step = 0 } = {}) {
   const width = Math.max(280, box.clientWidth || 600);
+  if (step) {
+    x = [...x, x[x.length - 1] + step];
+    series = series.map(([name, values]) => [name, [...values, values[values.length - 1]]]);
+  }
   const data = [x];
   const opts = {
     title, width, height: 220, cursor: { drag: { x: true, y: false } },
@@ -18,6 +23,7 @@ export function timeChart(box, title, x, series, { unit = "", format = (v) => St
     const shown = stacked ? values.map((v, j) => (running[j] += v || 0)) : values;
     data.push(stacked ? [...shown] : shown);
     opts.series.push({ label: name, stroke: COLOURS[i % COLOURS.length], width: 1.5,
+      paths: step && window.uPlot ? window.uPlot.paths.stepped({ align: 1 }) : undefined, points: { show: !step && x.length < 50 },
       fill: stacked ? `${COLOURS[i % COLOURS.length]}33` : undefined, value: (_u, v) => (v === null || v === undefined ? "–" : format(v)) });
   });
   if (stacked) { data.splice(1, data.length - 1, ...data.slice(1).reverse()); opts.series.splice(1, opts.series.length - 1, ...opts.series.slice(1).reverse()); }

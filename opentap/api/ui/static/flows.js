@@ -59,8 +59,8 @@ export function render(box, cap, ctx) {
       const b = h("section", { class: "card wide", "aria-label": "Bytes over time by application" });
       charts.append(a, b);
       const fmt = (v) => bytes(v);
-      plots.push(timeChart(a, `Bytes per ${t.step} s by protocol`, x, Object.entries(t.protocols), { unit: "bytes", format: fmt, stacked: true }));
-      plots.push(timeChart(b, `Bytes per ${t.step} s by application`, x, Object.entries(t.ports), { unit: "bytes", format: fmt }));
+      plots.push(timeChart(a, `Bytes per ${t.step} s by protocol`, x, Object.entries(t.protocols), { unit: "bytes", format: fmt, stacked: true, step: t.step }));
+      plots.push(timeChart(b, `Bytes per ${t.step} s by application`, x, Object.entries(t.ports), { unit: "bytes", format: fmt, step: t.step }));
       performance.mark("opentap:flows-summary");
     } catch (e) {
       clear(error, h("p", { class: "error" }, e.message));
@@ -95,7 +95,7 @@ export function render(box, cap, ctx) {
         h("div", { class: "scroll" }, h("table", { id: "flow-table" },
           h("caption", { class: "muted" }, `${count(p.matched)} of ${count(p.records)} records${p.partial ? " so far (the capture is running)" : ""}, sorted by ${HEAD[p.sort]} ${p.order === "asc" ? "ascending" : "descending"}`),
           h("thead", {}, h("tr", {}, columns.map(header))),
-          h("tbody", {}, p.rows.map((row) => h("tr", {}, row.map((v, i) => h("td", { class: NUMERIC.has(columns[i]) ? "num" : null }, typeof v === "number" && columns[i] !== "td" ? count(v) : v))))))),
+          h("tbody", {}, p.rows.map((row) => h("tr", {}, row.map((v, i) => h("td", { class: NUMERIC.has(columns[i]) ? "num" : (columns[i] === "ts" || columns[i] === "te" ? "time" : null) }, typeof v === "number" && columns[i] !== "td" ? count(v) : v))))))),
         h("nav", { class: "pager", "aria-label": "Pages of records" },
           h("button", { type: "button", disabled: at === 0, onclick: () => move(0) }, "First"),
           h("button", { type: "button", disabled: at === 0, onclick: () => move(at - 1) }, "Previous"),

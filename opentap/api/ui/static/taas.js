@@ -97,8 +97,8 @@ export function render(main, ctx) {
   const f = ctx.writer ? forms() : null;
   clear(main, h("h1", {}, "Tap-as-a-Service"), error, pictureBox, h("div", { class: "grid" },
     h("section", { class: "card wide", "aria-labelledby": "flows-title" }, h("h2", { id: "flows-title" }, "Tap flows"), lists.tap_flows, f && f.flowForm),
-    h("section", { class: "card", "aria-labelledby": "services-title" }, h("h2", { id: "services-title" }, "Tap services"), lists.tap_services, f && f.svcForm),
-    h("section", { class: "card", "aria-labelledby": "ports-title" }, h("h2", { id: "ports-title" }, "Ports"), lists.ports, f && f.portForm)));
+    h("section", { class: "card wide", "aria-labelledby": "services-title" }, h("h2", { id: "services-title" }, "Tap services"), lists.tap_services, f && f.svcForm),
+    h("section", { class: "card wide", "aria-labelledby": "ports-title" }, h("h2", { id: "ports-title" }, "Ports"), lists.ports, f && f.portForm)));
 
   function draw() {
     const ports = Object.fromEntries(data.ports.map((p) => [p.id, p]));
