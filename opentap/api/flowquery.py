@@ -87,23 +87,33 @@ def _address_sort(text: str) -> tuple[int, tuple[int, ...] | str]:
     return (1, text)
 
 
-def page(index: FlowIndex, rows: np.ndarray, column: str, descending: bool, offset: int,
-         limit: int) -> np.ndarray:
-    """The positions of one page of rows sorted by column (ties in file order, either direction)."""
+def page(index: FlowIndex, rows: np.ndarray, column: str, descending: bool, offset: int, limit: int,
+         flt_key: object = None) -> np.ndarray:
+    """The positions of one page of rows sorted by column (ties in file order, either direction). flt_key names
+    the filter that chose rows (any hashable), for remembering a whole order."""
     if offset >= len(rows):
         return rows[:0]
+    wanted = offset + limit
+    if wanted >= len(rows) // 8:  # a page past the first ones: the whole order, worked out once per question
+        order = index.remember(("order", column, descending, flt_key),
+                               lambda: _order(index, rows, column, descending))
+        return rows[order[offset:wanted]]
     key = _sort_key(index, column, rows)
     if descending:
         key = -key.astype(np.float64) if key.dtype.kind == "f" else -key.astype(np.int64)
-    wanted = offset + limit
-    if wanted < len(rows) // 8:  # a first page: partition out the smallest keys, then sort only those
-        part = np.argpartition(key, wanted - 1)[:wanted]
-        bound = key[part].max()
-        part = np.flatnonzero(key <= bound)  # every tie at the bound, so that ties keep file order
-        order = part[np.argsort(key[part], kind="stable")]
-    else:
-        order = np.argsort(key, kind="stable")
+    # a first page: partition out the smallest keys, then sort only those
+    part = np.argpartition(key, wanted - 1)[:wanted]
+    bound = key[part].max()
+    part = np.flatnonzero(key <= bound)  # every tie at the bound, so that ties keep file order
+    order = part[np.argsort(key[part], kind="stable")]
     return rows[order[offset:wanted]]
+
+
+def _order(index: FlowIndex, rows: np.ndarray, column: str, descending: bool) -> np.ndarray:
+    key = _sort_key(index, column, rows)
+    if descending:
+        key = -key.astype(np.float64) if key.dtype.kind == "f" else -key.astype(np.int64)
+    return np.argsort(key, kind="stable")
 
 
 def _typed(name: str, text: str) -> Any:

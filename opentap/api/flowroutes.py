@@ -100,8 +100,8 @@ def _table(dev: DeviceState, who: Principal, capture_id: str, project: str | Non
     cap, path = _flow_file(dev, who, capture_id, project)
     index = _index(cap, path)
     with index.lock:
-        rows = flowquery.matching(index, flt)
-        positions = flowquery.page(index, rows, sort, descending, offset, limit)
+        rows = index.remember(("rows", flt), lambda: flowquery.matching(index, flt))
+        positions = flowquery.page(index, rows, sort, descending, offset, limit, flt)
         records, matched = len(index), int(len(rows))
     return json_response({
         "id": cap.id, "state": cap.state, "partial": cap.state == "running", "records": records,
@@ -134,7 +134,8 @@ def _summary(dev: DeviceState, who: Principal, capture_id: str, project: str | N
     index = _index(cap, path)
     with index.lock:
         span = (cap.start, min(cap.stop, cap.finished_at or time.time()))  # the window as far as it got
-        body = flowquery.summary(index, flowquery.matching(index, flt), top, buckets, span)
+        body = index.remember(("summary", flt, top, buckets, span), lambda: flowquery.summary(
+            index, flowquery.matching(index, flt), top, buckets, span))
         records = len(index)
     return json_response({"id": cap.id, "state": cap.state, "partial": cap.state == "running",
                           "records": records, **body})

@@ -16,6 +16,7 @@ from __future__ import annotations
 import calendar
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from .fastparse import DA, DP, FLG, IBYT, IDMC, IPKT, ISMC, PR, SA, SP, STOS, SV
 SHOWN = {"ts": TS, "te": TE, "td": TD, "sa": SA, "da": DA, "sp": SP, "dp": DP, "pr": PR, "flg": FLG, "stos": STOS,
          "ipkt": IPKT, "ibyt": IBYT, "svln": SVLN, "ismc": ISMC, "idmc": IDMC}
 SORTABLE = ("ts", "te", "td", "sa", "da", "sp", "dp", "pr", "ipkt", "ibyt")
-MAX_RECORDS = 3_000_000  # records kept indexed over all captures (~60 bytes each)
+MAX_RECORDS = 2_000_000  # records kept indexed over all captures (~60 bytes each)
+MEMO = 6  # answers remembered per index (a sort order or a filter's rows: 8 bytes a record; summaries are small)
 BLOCK = 8 << 20  # bytes read per step while indexing
 
 
@@ -64,6 +66,20 @@ class FlowIndex:
         self._protocol_code: dict[str, int] = {}
         self._second: dict[str, int] = {}  # "YYYY-mm-dd HH:MM:SS" -> UNIX seconds (flows share seconds)
         self.lock = threading.Lock()
+        # answers already worked out (summaries, sort orders), keyed with the number of records they cover, so
+        # that the records appended to a running capture make them stale by themselves; a finished capture's
+        # warm page or summary is then a look-up
+        self.memo: OrderedDict[tuple, object] = OrderedDict()
+
+    def remember(self, key: tuple, make: Callable[[], object]) -> object:
+        key = (len(self), *key)
+        if key in self.memo:
+            self.memo.move_to_end(key)
+            return self.memo[key]
+        value = self.memo[key] = make()
+        while len(self.memo) > MEMO:
+            self.memo.popitem(last=False)
+        return value
 
     def __len__(self) -> int:
         return len(self.cols["offset"])

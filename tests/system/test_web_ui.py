@@ -1,9 +1,9 @@
 """The web interface in a real browser (Debian's chromium through Selenium and chromium-driver) against a real
 daemon, as an operator uses it: a bad token refused with the device's message; the admin makes the ports; a member
 schedules a netflow capture on a namespace link carrying known traffic, watches it finish, finds the host that
-sent the most as the top talker, downloads the CSV (the same bytes /retrieve gives), creates a tap service and a
-tap flow and sees the flow ACTIVE, and sees nothing of another project's. Screenshots of every page go to
-tests/artifacts/ui/ (described in README.md)."""
+sent the most as the top talker, downloads the CSV (the same bytes /retrieve gives) and Parquet (made by the page:
+the same records), creates a tap service and a tap flow and sees the flow ACTIVE, and sees nothing of another
+project's. Screenshots of every page go to tests/artifacts/ui/ (described in README.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from ..support import browser
@@ -82,6 +84,10 @@ def test_the_web_interface_end_to_end(device: Daemon, lan: Lan, tmp_path: Path) 
         csv_file = page.download("ui-nf", "csv", downloads)
         assert csv_file.read_bytes() == api(device, "/retrieve", "tok-alice", id="ui-nf").content
         assert b"Summary" in csv_file.read_bytes()
+        parquet = pq.read_table(page.download("ui-nf", "parquet", downloads)).to_pandas()  # made by the page
+        records = pd.read_csv(csv_file)[:-3]  # the original client's reading: the Summary trailer dropped
+        assert len(parquet) == len(records) and list(parquet["ibyt"]) == list(records["ibyt"].astype(int))
+        assert list(parquet["sa"]) == list(records["sa"]) and str(parquet["ts"].dtype) == "datetime64[ms, UTC]"
 
         page.go("captures")
         page.wait_row("ui-nf", "complete")

@@ -1,6 +1,8 @@
 // The device's own API, called with the token the person signed in with. The token lives in sessionStorage
 // (gone when the tab closes), travels only in the X-Auth-Token header, and is never put in a URL.
 
+import { csvToParquet } from "./parquet.js";
+
 const KEY = "opentap.token";
 
 export class ApiError extends Error {
@@ -55,12 +57,14 @@ export async function call(path, { method = "GET", params = {}, body, token = se
 }
 
 // A capture's data saved as a file: fetched with the header (a link could not carry the token), then handed to
-// the browser from memory.
+// the browser from memory. Parquet is made here from the CSV (parquet.js), as the Python client makes it.
 export async function download(id, project, format) {
-  const response = await call("/retrieve", { params: { id, project, format }, raw: true });
-  const blob = await response.blob();
+  const parquet = format === "parquet";
+  const response = await call("/retrieve", { params: { id, project, format: parquet ? "csv" : format }, raw: true });
+  const blob = parquet ? csvToParquet(await response.text()) : await response.blob();
   const disposition = response.headers.get("content-disposition") || "";
-  const name = (/filename="([^"]+)"/.exec(disposition) || [])[1] || `${id}.${format || "data"}`;
+  let name = (/filename="([^"]+)"/.exec(disposition) || [])[1] || `${id}.${format || "data"}`;
+  if (parquet) name = name.replace(/\.csv$/, "") + ".parquet";
   const link = document.createElement("a");
   link.href = URL.createObjectURL(blob);
   link.download = name;

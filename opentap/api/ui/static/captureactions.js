@@ -3,7 +3,8 @@ import { call, download } from "./api.js";
 import { h } from "./dom.js";
 
 export function actions(cap, ctx, after) {
-  const formats = (ctx.caps.types[cap.type] || { formats: [] }).formats;
+  const formats = [...(ctx.caps.types[cap.type] || { formats: [] }).formats];
+  if (formats.includes("csv")) formats.push("parquet");  // made on the page from the CSV (parquet.js)
   const buttons = [];
   if (cap.state !== "scheduled") {
     for (const format of formats) {
