@@ -3,7 +3,7 @@
 # that feed the C extension again against a build with AddressSanitizer and UBSan. Tests that need root and
 # network namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
 source "$(dirname "$0")/scripts/bootstrap.sh"
-bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps"
+bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps chromium chromium-driver fonts-liberation"
 cd "$ROOT"
 echo ">> ruff"
 "$VENV/bin/ruff" check .
