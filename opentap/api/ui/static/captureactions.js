@@ -3,7 +3,9 @@ import { call, download } from "./api.js";
 import { h } from "./dom.js";
 
 export function actions(cap, ctx, after) {
-  const formats = [...(ctx.caps.types[cap.type] || { formats: [] }).formats];
+  // a netflow capture has its packets only when it was asked to keep them
+  const formats = (ctx.caps.types[cap.type] || { formats: [] }).formats
+    .filter((f) => !(cap.type === "netflow" && f === "pcap" && !cap.options.keep_packets));
   if (formats.includes("csv")) formats.push("parquet");  // made on the page from the CSV (parquet.js)
   const buttons = [];
   if (cap.state !== "scheduled") {

@@ -126,7 +126,7 @@ export function render(main, ctx) {
         progress(c), count(c.packets), bytes(c.data_bytes), c.reason || "", actions(c, ctx, refresh)]);
       const headers = ["Id", ...(ctx.admin ? ["Project"] : []), "Type", "Point", "State", "Window", "Progress", "Packets / rows", "Data", "Reason", "Actions"];
       const last = Math.max(0, Math.ceil(list.total / PAGE) - 1);
-      clear(listBox, table(headers, rows, { caption: `${count(list.total)} captures, newest first`, numeric: ctx.admin ? [7, 8] : [6, 7] }),
+      clear(listBox, table(headers, rows, { caption: `${count(list.total)} capture${list.total === 1 ? "" : "s"}, newest first`, numeric: ctx.admin ? [7, 8] : [6, 7] }),
         h("nav", { class: "pager", "aria-label": "Pages of captures" },
           h("button", { type: "button", disabled: page === 0, onclick: () => go({ page: String(page - 1) }) }, "Newer"),
           h("span", {}, `page ${page + 1} of ${last + 1}`),
