@@ -131,6 +131,10 @@ class Page:
     def wait_flow_rows(self) -> None:
         self.one("#flow-table tbody tr", timeout=30)
 
+    def charts(self) -> list[str]:
+        """The titles of the time charts on the page, once there are some."""
+        return wait(lambda: [t.text for t in self.css(".chart .u-title")], 20, "charts")
+
     def sort_flows(self, header: str) -> None:
         button = wait(lambda: [b for b in self.css("#flow-table th button.sort") if b.text == header][0], 10, header)
         button.click()

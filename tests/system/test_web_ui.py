@@ -44,6 +44,9 @@ def test_the_web_interface_end_to_end(device: Daemon, lan: Lan, tmp_path: Path) 
     theirs = httpx.post(device.url + "/captures", headers={"X-Auth-Token": "tok-bob"}, timeout=30, json={
         "type": "linkstats", "id": "bobs-secret", "start": now, "stop": now + 3, "observationpt": "b", "period": 200})
     assert theirs.status_code == 201, theirs.text
+    series = httpx.post(device.url + "/captures", headers={"X-Auth-Token": "tok-alice"}, timeout=30, json={
+        "type": "linkstats", "id": "ui-counters", "start": now, "stop": now + 4, "observationpt": "a", "period": 250})
+    assert series.status_code == 201, series.text  # a time series: drawn as sensors' are, a chart per column
     downloads = tmp_path / "downloads"
     with monitoring(lan) as (_ns, monitor), browser.chromium(downloads=downloads) as driver:
         page = Page(driver, device.url, ARTIFACTS)
@@ -88,6 +91,13 @@ def test_the_web_interface_end_to_end(device: Daemon, lan: Lan, tmp_path: Path) 
         records = pd.read_csv(csv_file)[:-3]  # the original client's reading: the Summary trailer dropped
         assert len(parquet) == len(records) and list(parquet["ibyt"]) == list(records["ibyt"].astype(int))
         assert list(parquet["sa"]) == list(records["sa"]) and str(parquet["ts"].dtype) == "datetime64[ms, UTC]"
+
+        page.go("captures")
+        page.open_capture("ui-counters")
+        page.one(".facts .badge.s-complete, .facts .badge.s-truncated")  # truncated: a sample late on a busy host
+        charts = page.charts()
+        assert {"rx_bytes", "tx_packets", "state"} <= set(charts), charts
+        page.shot("capture-series")
 
         page.go("captures")
         page.wait_row("ui-nf", "complete")
