@@ -3,8 +3,9 @@
 # that feed the C extension again against a build with AddressSanitizer and UBSan. Tests that need root and
 # network namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
 source "$(dirname "$0")/scripts/bootstrap.sh"
-# systemd: systemd-analyze verifies the unit file (the installer's test); shellcheck: the operator's scripts
-bootstrap "test" "postgresql softflowd nfdump pmacct tshark openssh-server openssh-client procps systemd shellcheck"
+# systemd: systemd-analyze verifies the unit file (the installer's test); shellcheck: the operator's scripts;
+# chromium, chromium-driver and a font: the web interface's browser test
+bootstrap "test" "postgresql softflowd nfdump pmacct tshark openssh-server openssh-client procps systemd shellcheck chromium chromium-driver fonts-liberation"
 cd "$ROOT"
 echo ">> ruff"
 "$VENV/bin/ruff" check .

@@ -24,7 +24,22 @@ from opentap.identity import device_id
 from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, keystone, metrics, neutron, openapi, quotas, requestid, retrieve
+from . import (
+    boundary,
+    capabilities,
+    captures,
+    errors,
+    flowroutes,
+    keystone,
+    metrics,
+    neutron,
+    openapi,
+    overview,
+    quotas,
+    requestid,
+    retrieve,
+    ui,
+)
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
@@ -104,7 +119,8 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas, keystone, metrics):
+    # flowroutes before captures: its /captures/{id}/flows must not be taken for a capture id
+    for module in (capabilities, flowroutes, captures, retrieve, overview, neutron, quotas, keystone, metrics):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 
@@ -118,4 +134,5 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
                                    swagger_css_url="/docs-static/swagger-ui.css",
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
 
+    ui.install(app)  # the web interface: static files, no token (api/ui/)
     return app

@@ -177,7 +177,9 @@ def components(generated: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "Capture": CAPTURE, "ScheduledCapture": SCHEDULED, "Capabilities": CAPABILITIES,
         "CaptureOne": {"type": "object", "required": ["capture"], "properties": {"capture": CAPTURE}},
         "CaptureList": {"type": "object", "required": ["captures"],
-                        "properties": {"captures": {"type": "array", "items": CAPTURE}}},
+                        "properties": {"captures": {"type": "array", "items": CAPTURE},
+                                       "total": {**COUNT, "description": "with limit: the captures that match"},
+                                       "offset": COUNT, "limit": COUNT}},
         "CaptureCancelled": {"type": "object", "required": ["status", "msg", "capture"], "properties": {
             "status": {"const": "success"}, "msg": {"type": "string"}, "capture": CAPTURE}},
         "Health": {"type": "object", "required": ["status", "database", "engine"], "properties": {
