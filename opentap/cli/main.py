@@ -99,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--answers", help=argparse.SUPPRESS)
     init.add_argument("--socket", help="with --interactive: the Unix socket for `opentap invoke`")
     init.add_argument("--capture-user", help="with --interactive: tcpdump drops root to this user")
+    init.add_argument("--sysfs-root", default="/sys", help=argparse.SUPPRESS)  # tests: a fake /sys
     init.set_defaults(fn=_config_init)
 
     migrate = sub.add_parser("migrate", help="check the config and bring the database to this version's schema "
