@@ -14,15 +14,14 @@ from sqlalchemy import select
 
 from opentap.auth import Principal
 from opentap.capture import plan
-from opentap.capture.plan import MAX_UNIX_TIME
 from opentap.config import ObservationPoint
 from opentap.db.models import ACTIVE_STATES, Capture, find
 from opentap.taas.store import observation_points
-from opentap.wire import WireError, decimal, integer
 
 from .deps import DeviceState, device, principal
 from .errors import ApiError
 from .fastjson import dumps, encoded_response, json_response
+from .queryparams import unix_time, whole
 
 router = APIRouter(tags=["captures"])
 
@@ -158,25 +157,14 @@ class ListQuery:
 def _list_query(state: str | None, type: str | None, project: str | None, observationpt: str | None,
                 since: str | None, until: str | None, limit: str | None, offset: str | None,
                 order: str | None) -> ListQuery:
-    def number(name: str, text: str | None, read: Any, high: float) -> Any:
-        if text is None or text == "":
-            return None
-        try:
-            value = read(text)
-        except WireError as e:
-            raise ApiError(400, f"{name} {e}") from None
-        if not 0 <= value <= high:
-            raise ApiError(400, f"{name} must be from 0 to {high:g} (got {text[:40]})")
-        return value
-
     if order not in (None, "", "asc", "desc"):
         raise ApiError(400, f"order must be asc or desc, not '{order[:40]}'")
-    limit_n = number("limit", limit, integer, MAX_PAGE)
+    limit_n = whole("limit", limit, 0, MAX_PAGE)
     if limit_n == 0:
         raise ApiError(400, f"limit must be from 1 to {MAX_PAGE}")
     return ListQuery(state or None, type or None, project or None, observationpt or None,
-                     number("since", since, decimal, MAX_UNIX_TIME), number("until", until, decimal, MAX_UNIX_TIME),
-                     limit_n, number("offset", offset, integer, 10**12) or 0, order == "desc")
+                     unix_time("since", since), unix_time("until", until),
+                     limit_n, whole("offset", offset, 0, 10**12) or 0, order == "desc")
 
 
 MAX_PAGE = 1000

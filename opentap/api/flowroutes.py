@@ -14,9 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 
 from opentap.auth import Principal
 from opentap.capture import netflow, storage
-from opentap.capture.plan import MAX_UNIX_TIME
 from opentap.db.models import Capture
-from opentap.wire import WireError, decimal, integer
 
 from . import flowquery
 from .captures import PROJECT_QUERY, visible
@@ -24,6 +22,7 @@ from .deps import DeviceState, device, principal
 from .errors import ApiError
 from .fastjson import json_response
 from .flowtable import SHOWN, SORTABLE, Cache
+from .queryparams import unix_time, whole
 
 router = APIRouter(tags=["captures"])
 MAX_LIMIT = 1000  # records per page
@@ -32,36 +31,12 @@ MAX_BUCKETS = 1000
 _cache = Cache()  # one per process: the indexes are of files, whichever app reads them
 
 
-def _int(name: str, text: str | None, default: int | None, low: int, high: int) -> int | None:
-    if text is None or text == "":
-        return default
-    try:
-        value = integer(text)
-    except WireError as e:
-        raise ApiError(400, f"{name} {e}") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be from {low} to {high} (got {value})")
-    return value
-
-
-def _time(name: str, text: str | None) -> float | None:
-    if text is None or text == "":
-        return None
-    try:
-        value = decimal(text)
-    except WireError as e:
-        raise ApiError(400, f"{name} {e}") from None
-    if not 0 <= value <= MAX_UNIX_TIME:
-        raise ApiError(400, f"{name} must be UNIX seconds from 0 to {MAX_UNIX_TIME} (got {text[:40]})")
-    return value
-
-
 def _filter(host: str | None, sa: str | None, da: str | None, port: str | None, sp: str | None, dp: str | None,
             pr: str | None, since: str | None, until: str | None) -> flowquery.Filter:
     blank = {k: (v if v else None) for k, v in (("host", host), ("sa", sa), ("da", da), ("pr", pr))}
     return flowquery.Filter(
-        **blank, port=_int("port", port, None, 0, 65535), sp=_int("sp", sp, None, 0, 65535),
-        dp=_int("dp", dp, None, 0, 65535), since=_time("since", since), until=_time("until", until))
+        **blank, port=whole("port", port, 0, 65535), sp=whole("sp", sp, 0, 65535),
+        dp=whole("dp", dp, 0, 65535), since=unix_time("since", since), until=unix_time("until", until))
 
 
 def _flow_file(dev: DeviceState, who: Principal, capture_id: str, project: str | None) -> tuple[Capture, Path]:
@@ -123,8 +98,8 @@ async def flows(capture_id: str, project: str | None = PROJECT_QUERY,
     if order not in (None, "", "asc", "desc"):
         raise ApiError(400, f"order must be asc or desc, not '{order[:40]}'")
     flt = _filter(host, sa, da, port, sp, dp, pr, since, until)
-    first = _int("offset", offset, 0, 0, 10**12)
-    size = _int("limit", limit, 50, 1, MAX_LIMIT)
+    first = whole("offset", offset, 0, 10**12, 0)
+    size = whole("limit", limit, 1, MAX_LIMIT, 50)
     return await run_in_threadpool(_table, dev, who, capture_id, project, flt, column, order == "desc", first, size)
 
 
@@ -150,6 +125,6 @@ async def flow_summary(capture_id: str, project: str | None = PROJECT_QUERY, top
                        until: str | None = None, dev: DeviceState = Depends(device),
                        who: Principal = Depends(principal)) -> Any:
     flt = _filter(host, sa, da, port, sp, dp, pr, since, until)
-    n = _int("top", top, 10, 1, MAX_TOP)
-    b = _int("buckets", buckets, 60, 1, MAX_BUCKETS)
+    n = whole("top", top, 1, MAX_TOP, 10)
+    b = whole("buckets", buckets, 1, MAX_BUCKETS, 60)
     return await run_in_threadpool(_summary, dev, who, capture_id, project, flt, n, b)

@@ -65,7 +65,8 @@ def test_enter_takes_every_default_shown_in_brackets() -> None:
 
 def test_a_bad_answer_is_explained_and_asked_again() -> None:
     answers = ["tap-1", "0.0.0.0:99999", "0.0.0.0:2020", "0.0.0.0:8443", "maybe", "generate",
-               "webapp", "bad name!", "lab", "-", "nowhere", "lab", "sixty", "90", "", "10000000", "500", "0", "2", "perhaps", "yes"]
+               "webapp", "bad name!", "lab", "-", "nowhere", "lab", "sixty", "90", "", "10000000", "500", "0", "2",
+               "perhaps", "yes"]
     p, console = plan(answers, h=host(port_taken=2020))
     said = "\n".join(console.lines)
     assert "port must be 1-65535" in said and "port 2020 is in use" in said
