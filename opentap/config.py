@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format",
+    "ethernet_default_format", "host", "tunnel_ip", "agent_down_time",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -118,6 +118,13 @@ class Config:
     project_max_concurrent_captures: int | None = None
     project_disk_quota_mb: float | None = None
     projects: dict[str, dict[str, float]] = field(default_factory=dict)
+    # TaaS across hosts (DESIGN.md, "Hosts"): this daemon's host name, which ports name in binding:host_id (default:
+    # device_name, itself the machine's hostname by default, so ports made before keep their host), the address
+    # other hosts' tunnels reach it at (None: no tunnels to or from here), and how long a host may go without a
+    # heartbeat before its agent counts as dead
+    host: str = ""
+    tunnel_ip: str | None = None
+    agent_down_time: float = 15
 
     @property
     def listen(self) -> str:
@@ -262,6 +269,7 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
     cfg.ethernet_default_format = fmt
     check_listen(cfg)
+    _hosts(path, raw, cfg)
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
     if "taas_quota" in raw:
@@ -283,6 +291,20 @@ def check_listen(cfg: Config, where: str = "listen") -> None:
     if not cfg.tls:
         raise ConfigError(cfg.path, where, f"listening on {cfg.listen_host}, beyond loopback, needs HTTPS: set "
                                            "tls_cert and tls_key (`opentap config init` makes a self-signed pair)")
+
+
+def _hosts(path: Path, raw: dict, cfg: Config) -> None:
+    """host, tunnel_ip (an IPv4 address: the tunnels are VXLAN over IPv4) and agent_down_time."""
+    cfg.host = raw.get("host", cfg.device_name)  # device_name is any text: only a given host is checked
+    if "host" in raw and (not isinstance(cfg.host, str) or not NAME_RE.match(cfg.host)):
+        raise ConfigError(path, "host", f"must be a host name (letters, digits, '_', '.', '-'; got {cfg.host!r})")
+    if "tunnel_ip" in raw:
+        try:
+            cfg.tunnel_ip = str(ipaddress.IPv4Address(raw["tunnel_ip"]))
+        except (ValueError, TypeError):
+            raise ConfigError(path, "tunnel_ip", f"must be an IPv4 address (got {raw['tunnel_ip']!r})") from None
+    if "agent_down_time" in raw:
+        cfg.agent_down_time = _number(path, "agent_down_time", raw["agent_down_time"])
 
 
 def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
