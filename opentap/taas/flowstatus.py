@@ -67,7 +67,9 @@ def report(s: Session, flow: Any, role: Role, problem: str | None, me: str, host
         set_status(s, flow, "ACTIVE" if problem is None else "ERROR", problem)
         return
     assert role.peer is not None
-    mine = OK if problem is None else f"host {me}: {problem}"[:REASON_MAX]
+    # a reason that already names a host (the other end's: unknown, no tunnel address) keeps it
+    mine = OK if problem is None else (problem if problem.startswith("host ") else f"host {me}: {problem}")
+    mine = mine[:REASON_MAX]
     other = getattr(flow, role.other)
     blocked = mine if problem is not None else peer_problem(role.peer, hosts.get(role.peer), down_time)
     if blocked is not None:
