@@ -13,6 +13,7 @@ that no flow wants, counting each as drift."""
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,26 +80,38 @@ class Tunnels:
         self.driver = driver
         self.applied: dict[int, Tunnel] = {}  # VNI -> what we last made (or found made)
         self.drift = 0
+        self.touched: dict[int, float] = {}  # VNI -> when a pass last changed it (time.monotonic())
 
-    def ensure(self, wanted: dict[int, Tunnel], actual: dict[int, Tunnel] | None) -> tuple[dict[int, str], set[str]]:
-        """Make the wanted tunnels (actual: our tunnels as a full pass read them; None: a quick pass, trusting
-        what it made). Returns (VNI -> why it cannot be made, for those that failed; the interfaces made again,
-        whose mirrors must be installed again)."""
+    def read(self) -> tuple[float, dict[int, Tunnel]]:
+        """Our tunnels in the kernel, with the time the read began (a full pass's, outside its lock)."""
+        return time.monotonic(), self.driver.tunnels()
+
+    def _seen(self, vni: int, actual: tuple[float, dict[int, Tunnel]] | None) -> bool:
+        """Whether a full pass's read tells the truth about this tunnel: not if a pass changed it since."""
+        return actual is not None and self.touched.get(vni, 0) < actual[0]
+
+    def ensure(self, wanted: dict[int, Tunnel], actual: tuple[float, dict[int, Tunnel]] | None,
+               ) -> tuple[dict[int, str], set[str]]:
+        """Make the wanted tunnels (actual: our tunnels as a full pass read them, and when; None: a quick pass,
+        trusting what it made). Returns (VNI -> why it cannot be made, for those that failed; the interfaces made
+        again, whose mirrors must be installed again)."""
         failed: dict[int, str] = {}
         remade: set[str] = set()
         for vni, tunnel in sorted(wanted.items()):
-            have = self.applied.get(vni) if actual is None else actual.get(vni)
+            seen = self._seen(vni, actual)
+            have = actual[1].get(vni) if actual is not None and seen else self.applied.get(vni)
             if have == tunnel:
                 self.applied[vni] = tunnel  # after a restart too: the kernel already has it
                 continue
-            if actual is not None and self.applied.get(vni) == tunnel:
+            if seen and self.applied.get(vni) == tunnel:
                 self.drift += 1
                 log.warning("drift: tunnel %d (%s) is %s; making it again", vni, self.driver.name(vni),
                             "changed" if have is not None else "gone")
+            self.touched[vni] = time.monotonic()
             try:
                 if self.driver.ensure(tunnel):
                     remade.add(self.driver.name(vni))
-                ok = self.driver.tunnels().get(vni) == tunnel if actual is None else True
+                ok = self.driver.tunnels().get(vni) == tunnel  # read back, as mirrors are
             except OSError as e:
                 ok, failed[vni] = False, f"the kernel refused tunnel {vni}: {e}"[:200]
             if ok:
@@ -108,9 +121,11 @@ class Tunnels:
                 failed.setdefault(vni, f"tunnel {vni} is not as made")
         return failed, remade
 
-    def remove_unwanted(self, wanted: dict[int, Tunnel], actual: dict[int, Tunnel] | None) -> None:
+    def remove_unwanted(self, wanted: dict[int, Tunnel], actual: tuple[float, dict[int, Tunnel]] | None) -> None:
         """After the mirrors into them are gone: our tunnels that no flow wants."""
-        for vni in sorted((set(self.applied) | set(actual or {})) - set(wanted)):
+        found = {vni for vni in (actual[1] if actual else {}) if self._seen(vni, actual)}
+        for vni in sorted((set(self.applied) | found) - set(wanted)):
+            self.touched[vni] = time.monotonic()
             if vni not in self.applied:
                 self.drift += 1
                 log.warning("drift: removing our tunnel %d (%s), which no tap flow wants", vni, self.driver.name(vni))

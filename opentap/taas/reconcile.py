@@ -114,7 +114,7 @@ class Reconciler:
         first = not self._ready.is_set()
         full = full or first
         kernel = self._read_kernel() if full else None  # outside the lock: other passes do not wait for it
-        tunnels_now = self.tunnels.driver.tunnels() if full and self.tunnels else None
+        tunnels_now = self.tunnels.read() if full and self.tunnels else None
         with self._lock, self.sessions() as s, s.begin():
             ports = {p.id: p for p in s.execute(sa.select(TABLES["ports"]))}
             services = {t.id: t for t in s.execute(sa.select(TABLES["tap_services"]))}
@@ -184,7 +184,8 @@ class Reconciler:
         return self.tunnels.driver.name(vni)
 
     def _tunnels(self, flows: list[Any], ports: dict[str, Any], services: dict[str, Any], place: Placement,
-                 present: set[str], actual: dict[int, Tunnel] | None) -> tuple[dict[int, Tunnel], dict[int, str]]:
+                 present: set[str], actual: tuple[float, dict[int, Tunnel]] | None,
+                 ) -> tuple[dict[int, Tunnel], dict[int, str]]:
         """The tunnels this host's flows need, made: a sending one per tap service elsewhere that a port here
         feeds, a receiving one per tap service here fed from elsewhere. Returns (the tunnels wanted, VNI -> why
         its tunnel cannot be made). A tunnel made again loses its mirrors: they are installed again below."""

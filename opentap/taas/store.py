@@ -87,10 +87,10 @@ def render(res: Resource, row: Any, here: str | None = None) -> dict[str, Any]:
     mac_address is empty and its status Neutron's "N/A"."""
     data = {a.name: getattr(row, a.column_name) for a in res.attrs if a.column is not None and a.visible}
     data["tenant_id"] = data["project_id"]
-    if res is PORTS and here is not None and data["binding:host_id"] != here:
-        data["mac_address"], data["status"] = "", "N/A"
-    elif res is PORTS:
-        data["mac_address"], data["status"] = interface_state(data["binding:profile"]["interface"])
+    if res is PORTS:
+        elsewhere = here is not None and data["binding:host_id"] != here
+        data["mac_address"], data["status"] = ("", "N/A") if elsewhere else interface_state(
+            data["binding:profile"]["interface"])
         data["created_at"], data["updated_at"] = timestamp(row.created_at), timestamp(row.updated_at)
         data["tags"] = []
     return {a.name: data[a.name] for a in res.attrs if a.visible}
