@@ -111,6 +111,8 @@ class Tunnels:
             try:
                 if self.driver.ensure(tunnel):
                     remade.add(self.driver.name(vni))
+                # again once made: a full pass that read the kernel meanwhile saw it half-made
+                self.touched[vni] = time.monotonic()
                 ok = self.driver.tunnels().get(vni) == tunnel  # read back, as mirrors are
             except OSError as e:
                 ok, failed[vni] = False, f"the kernel refused tunnel {vni}: {e}"[:200]
