@@ -22,6 +22,7 @@ class Mirror:
     direction: str  # Neutron's meaning, from the machine behind the port: OUT = what it sends
     host_side: bool = False
     vlan_filter: str | None = None  # copy only frames whose VLAN id is in e.g. "9,18-27"; None: all frames
+    fits: int | None = None  # into a tunnel: the largest frame it carries whole (larger copies are counted)
 
 
 class MirrorDriver(Protocol):
@@ -55,6 +56,10 @@ class MirrorDriver(Protocol):
 
     def is_up(self, ifname: str) -> bool:
         """Whether the interface exists and is administratively up (a tap service on it is ACTIVE only then)."""
+
+    def oversize(self) -> int:
+        """The copies into tunnels that were larger than the tunnel carries whole (fits), as counted by our
+        rules when the surveys last read them."""
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,7 @@ class Tunnels:
         self.applied: dict[int, Tunnel] = {}  # VNI -> what we last made (or found made)
         self.drift = 0
         self.touched: dict[int, float] = {}  # VNI -> when a pass last changed it (time.monotonic())
+        self.fits: dict[int, int] = {}  # VNI -> the largest frame a sending tunnel carries whole
 
     def read(self) -> tuple[float, dict[int, Tunnel]]:
         """Our tunnels in the kernel, with the time the read began (a full pass's, outside its lock)."""
@@ -102,6 +103,7 @@ class Tunnels:
             have = actual[1].get(vni) if actual is not None and seen else self.applied.get(vni)
             if have == tunnel:
                 self.applied[vni] = tunnel  # after a restart too: the kernel already has it
+                self._fits(tunnel)
                 continue
             if seen and self.applied.get(vni) == tunnel:
                 self.drift += 1
@@ -118,10 +120,15 @@ class Tunnels:
                 ok, failed[vni] = False, f"the kernel refused tunnel {vni}: {e}"[:200]
             if ok:
                 self.applied[vni] = tunnel
+                self._fits(tunnel)
             else:
                 self.applied.pop(vni, None)
                 failed.setdefault(vni, f"tunnel {vni} is not as made")
         return failed, remade
+
+    def _fits(self, tunnel: Tunnel) -> None:
+        if tunnel.remote is not None and tunnel.vni not in self.fits:  # the route's MTU: once per tunnel
+            self.fits[tunnel.vni] = self.driver.fits(tunnel)
 
     def remove_unwanted(self, wanted: dict[int, Tunnel], actual: tuple[float, dict[int, Tunnel]] | None) -> None:
         """After the mirrors into them are gone: our tunnels that no flow wants."""
@@ -133,3 +140,4 @@ class Tunnels:
                 log.warning("drift: removing our tunnel %d (%s), which no tap flow wants", vni, self.driver.name(vni))
             self.driver.remove(vni)
             self.applied.pop(vni, None)
+            self.fits.pop(vni, None)

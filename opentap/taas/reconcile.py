@@ -83,7 +83,8 @@ class Reconciler:
     def counts(self) -> dict[str, int]:
         """What the heartbeat reports of this host's datapath."""
         return {"mirrors": len(self.applied), "tunnels": len(self.tunnels.applied) if self.tunnels else 0,
-                "drift": self.drift + (self.tunnels.drift if self.tunnels else 0)}
+                "drift": self.drift + (self.tunnels.drift if self.tunnels else 0),
+                "oversize_copies": self.driver.oversize()}
 
     def _quick_loop(self) -> None:
         while not self._stop.is_set():
@@ -148,11 +149,16 @@ class Reconciler:
                 if role.side == "service_side":  # the receiving tunnel is the service's, for all its flows
                     self._report(s, flow, role, refused.get(service.tap_id), place)
                     continue
-                into = target.binding_profile["interface"] if role is LOCAL else self._tunnel_name(service.tap_id)
+                into, fits = target.binding_profile["interface"], None
+                if role is not LOCAL:
+                    if service.tap_id in refused or self.tunnels is None:  # no tunnel to mirror into
+                        self._report(s, flow, role, refused.get(service.tap_id, "no tunnels here"), place)
+                        continue
+                    into, fits = self.tunnels.driver.name(service.tap_id), self.tunnels.fits.get(service.tap_id)
                 mirror = Mirror(flow.slot, source.binding_profile["interface"], into, flow.direction,
-                                bool(source.binding_profile.get("host_side", False)), flow.vlan_filter)
+                                bool(source.binding_profile.get("host_side", False)), flow.vlan_filter, fits)
                 wanted.add((mirror.source, mirror.slot))
-                problem = self._problem(mirror, present, role) or refused.get(service.tap_id)
+                problem = self._problem(mirror, present, role)
                 if problem:
                     self.applied.pop(mirror.slot, None)  # its rules went (or never came): no drift when back
                     self._report(s, flow, role, problem, place)
@@ -178,10 +184,6 @@ class Reconciler:
                 flowstatus.set_status(s, service, "ACTIVE" if up else "DOWN", table="tap_services")
         if full:
             self._ready.set()
-
-    def _tunnel_name(self, vni: int) -> str:
-        assert self.tunnels is not None
-        return self.tunnels.driver.name(vni)
 
     def _tunnels(self, flows: list[Any], ports: dict[str, Any], services: dict[str, Any], place: Placement,
                  present: set[str], actual: tuple[float, dict[int, Tunnel]] | None,

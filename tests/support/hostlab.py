@@ -3,13 +3,15 @@
 PostgreSQL server that listens on the underlay with password authentication; "VMs" are namespaces behind veths
 on the hosts, and a monitor namespace sits behind a host's port too.
 
-    root namespace:  bridge <p>u (198.18.10.254: PostgreSQL) --- veth <p>u<i> ---+
-    host i (ns <p>h<i>):  u0 198.18.10.<i>/24 (tunnel_ip, the API on :2020 over HTTPS)
+    root namespace:  bridge <p>u (198.19.<n>.254: PostgreSQL) --- veth <p>u<i> ---+
+    host i (ns <p>h<i>):  u0 198.19.<n>.<i>/24 (tunnel_ip, the API on :2020 over HTTPS)
                           <name> 198.18.<20+i>.1/24 --veth-- eth0 198.18.<20+i>.2 in ns <p>v<i> (a VM)
                           montap (no address)     --veth-- m0 in ns <p>m (the monitor)
 
-IPv6 is off and neighbours are static, so the only packets are the tests'. The API listens beyond loopback, so
-it is HTTPS with a certificate made here (its SAN names the host's address): clients verify it with `cert`."""
+<n> is the pid's, so that two labs (two test runs, a test and the benchmark) never share a subnet in the root
+namespace. IPv6 is off and neighbours are static, so the only packets are the tests'. The API listens beyond
+loopback, so it is HTTPS with a certificate made here (its SAN names the host's address): clients verify it with
+`cert`."""
 
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from opentap import tlscert
 from .configs import write_config
 from .netns import ip, sysctl
 
-UNDERLAY, PG_IP, API_PORT = "198.18.10", "198.18.10.254", 2020
+API_PORT = 2020
 PASSWORD = "hunter2-opentap"
 
 
@@ -134,9 +136,11 @@ class Lab:
     def __init__(self, workdir: Path, hosts: int = 3, vms: dict[str, str] | None = None, monitor_host: str = "h3",
                  prefix: str | None = None) -> None:
         self.prefix = prefix or f"ot{os.getpid() % 100000}"
+        self.underlay = f"198.19.{os.getpid() % 250}"
+        self.pg_ip = f"{self.underlay}.254"  # where PostgreSQL listens for the hosts
         self.workdir = workdir
         self.bridge = f"{self.prefix}u"
-        self.hosts = {f"h{i}": Host(f"h{i}", f"{self.prefix}h{i}", f"{UNDERLAY}.{i}", workdir / f"h{i}",
+        self.hosts = {f"h{i}": Host(f"h{i}", f"{self.prefix}h{i}", f"{self.underlay}.{i}", workdir / f"h{i}",
                                     workdir / f"h{i}" / "tls.crt") for i in range(1, hosts + 1)}
         self.vm_spec = vms if vms is not None else {"h1": "vm1", "h2": "vm2"}
         self.monitor_host = monitor_host
@@ -150,7 +154,7 @@ class Lab:
         self.down()
         ip("link", "add", self.bridge, "type", "bridge")
         sysctl(f"net.ipv6.conf.{self.bridge}.disable_ipv6", "1")
-        ip("addr", "add", f"{PG_IP}/24", "dev", self.bridge)
+        ip("addr", "add", f"{self.pg_ip}/24", "dev", self.bridge)
         ip("link", "set", self.bridge, "up")
         for i, h in enumerate(self.hosts.values(), start=1):
             h.workdir.mkdir(parents=True, exist_ok=True)

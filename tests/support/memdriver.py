@@ -32,6 +32,7 @@ class Rule:
     direction: str
     host_side: bool = False
     vlan_filter: str | None = None
+    fits: int | None = None
 
 
 class InterfaceMissing(LookupError):
@@ -49,6 +50,7 @@ class Kernel:
     changes: list[tuple[str, str, int]] = field(default_factory=list)  # (install|remove, interface, slot)
     tunnels: dict[tuple[bytes, int], Tunnel] = field(default_factory=dict)  # by mark and VNI
     tunnel_refusals: list[OSError] = field(default_factory=list)
+    oversize: int = 0  # what the mirrors into tunnels counted as too large for them
 
     def plug(self, *names: str, up: bool = True) -> None:
         for name in names:
@@ -128,13 +130,16 @@ class MemDriver:
         return int(replaced), int(old is not None and not replaced)
 
     def expected(self, mirror: Mirror) -> Rule:
-        return Rule(mirror.target, mirror.direction, mirror.host_side, mirror.vlan_filter)
+        return Rule(mirror.target, mirror.direction, mirror.host_side, mirror.vlan_filter, mirror.fits)
 
     def interfaces(self) -> set[str]:
         return set(self.kernel.links)
 
     def is_up(self, ifname: str) -> bool:
         return self.kernel.links.get(ifname, False)
+
+    def oversize(self) -> int:
+        return self.kernel.oversize
 
 
 class MemTunnels:

@@ -62,7 +62,7 @@ def test_a_flow_across_hosts_is_active_once_both_ends_are_installed(taas: TaasRo
     h1.r.run_once()
     assert h1.kernel.tunnels == {(b"test-device", vni): Tunnel(vni, IPS["h1"], remote=IPS["h2"])}
     slot = taas.flow_row(flow).slot
-    assert h1.kernel.marked() == {("vm1-tap", slot): Rule(h1.tunnel(vni), "IN", False, "100")}
+    assert h1.kernel.marked() == {("vm1-tap", slot): Rule(h1.tunnel(vni), "IN", False, "100", fits=1464)}
     assert taas.status(flow) == ("DOWN", None)  # the service's host has not said anything yet
     h2.r.run_once()
     assert h2.kernel.tunnels == {(b"test-device", vni): Tunnel(vni, IPS["h2"], deliver="mon-tap")}
