@@ -3,10 +3,13 @@
 # that feed the C extension again against a build with AddressSanitizer and UBSan. Tests that need root and
 # network namespaces run when this is run as root (as CI does) and are skipped with the reason otherwise.
 source "$(dirname "$0")/scripts/bootstrap.sh"
-bootstrap "test" "postgresql softflowd nfdump tshark openssh-server openssh-client procps"
+# systemd: systemd-analyze verifies the unit file (the installer's test); shellcheck: the operator's scripts
+bootstrap "test" "postgresql softflowd nfdump pmacct tshark openssh-server openssh-client procps systemd shellcheck"
 cd "$ROOT"
 echo ">> ruff"
 "$VENV/bin/ruff" check .
+echo ">> shellcheck"
+shellcheck -x install.sh uninstall.sh scripts/service/start_opentap.sh scripts/service/stop_opentap.sh
 echo ">> lint-imports"
 "$VENV/bin/lint-imports"
 echo ">> pytest"
@@ -24,4 +27,5 @@ fi
 echo ">> the C extension under ASan and UBSan"
 scripts/sanitized.sh "$VENV/bin/python" tests/unit/test_flowmeter.py tests/unit/test_meter_reader.py \
     tests/system/test_meter_oracles.py tests/unit/test_pcapgen.py tests/system/test_oracles.py tests/unit/test_pcapfile.py \
-    tests/system/test_pcap_read_by_tcpdump.py tests/unit/test_packetcsv.py
+    tests/system/test_pcap_read_by_tcpdump.py tests/unit/test_packetcsv.py tests/unit/test_meter_corpus.py \
+    tests/unit/test_pcapng.py tests/unit/test_flows_cli.py tests/unit/test_meter_fuzz.py tests/system/test_capture_formats.py

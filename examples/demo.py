@@ -1,5 +1,6 @@
 """OpenTap demo, after the original's opentapdemo.py: capture NetFlow records on one observation point for a
-minute, look at them as a pandas DataFrame, and draw the bytes per application (service port) as a PNG.
+minute, look at them as a pandas DataFrame, and draw the bytes per application (service port) as a PNG. When the
+device has sensor points, a sensor capture runs over the same minute and is drawn too (one line per column).
 
     .venv/bin/python examples/demo.py --url http://127.0.0.1:2020 --token "$(cat admin.token)" --point eth0
 
@@ -14,6 +15,7 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")  # files only: no display needed
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
@@ -76,6 +78,36 @@ def draw(totals: pd.Series, title: str, path: str) -> None:
     plt.close(fig)
 
 
+def draw_sensors(data: pd.DataFrame, units: dict[str, str], title: str, path: str) -> None:
+    """A sensor capture: one panel per column (each has its own unit), against UTC time."""
+    columns = [c for c in data.columns if c != "time"]
+    fig, axes = plt.subplots(len(columns), 1, figsize=(8, 2.2 * len(columns) + 0.8), dpi=120, sharex=True,
+                             squeeze=False)
+    for ax, column in zip(axes[:, 0], columns, strict=True):
+        ax.plot(data["time"], data[column], color="#2b6f9e", linewidth=1.2)
+        ax.set_ylabel(f"{column} ({units[column]})" if units.get(column) else column)
+        for side in ("top", "right"):
+            ax.spines[side].set_visible(False)
+    axes[-1, 0].set_xlabel("time (UTC)")
+    axes[-1, 0].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M:%S"))
+    fig.suptitle(title, fontsize=11)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def sensor_capture(device: Device, caps: dict, point: str | None, duration: float, period: int):  # noqa: ANN201
+    """A sensor capture over the demo's window on the named (or first) sensor point, or None without one."""
+    points = {p["name"]: p for p in caps.get("observation_points", {}).get("sensor", [])}
+    name = point or next((n for n, p in points.items() if p["available"]), None)
+    if name is None:
+        return None, None
+    print(f"... and sensor point {name} every {period} ms{' (simulated)' if points[name]['simulated'] else ''}")
+    capture = device.capture("sensor", "now", f"+{duration}s", observationpt=name, period=period)
+    return capture, points[name]
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--url", default=os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
@@ -84,14 +116,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--point", help="observation point (default: the device's default)")
     p.add_argument("--duration", type=float, default=60, help="seconds (default 60)")
     p.add_argument("--png", default="netflow_by_application.png", help="where to draw the picture")
+    p.add_argument("--sensor-point", help="sensor point (default: the device's first that can capture, if any)")
+    p.add_argument("--sensor-period", type=int, default=1000, help="sensor sampling period, ms (default 1000)")
+    p.add_argument("--sensor-png", default="sensors.png", help="where to draw the sensor capture")
     args = p.parse_args(argv)
 
     device = Device(args.url, token=args.token)
-    point = args.point or device.capabilities()["default_observation_point"]
+    caps = device.capabilities()
+    point = args.point or caps["default_observation_point"]
     print(f"Capturing NetFlow records on {device.name}:{point} for {args.duration:g} s ...")
     capture = device.capture("netflow", "now", f"+{args.duration}s", observationpt=point)
+    sensors, sensor_point = sensor_capture(device, caps, args.sensor_point, args.duration, args.sensor_period)
     capture.wait(progress=sys.stderr.isatty())
     flows = capture.retrieve()
+    if sensors is not None:
+        sensors.wait(progress=False)
+        readings = sensors.retrieve()
+        units = {c["name"]: c["unit"] for c in sensor_point["columns"]}
+        print(f"\n{len(readings)} sensor readings at {device.name}:{sensor_point['name']}:")
+        print(readings.describe().loc[["mean", "min", "max"]].to_string())
+        simulated = " (simulated)" if sensor_point["simulated"] else ""
+        draw_sensors(readings, units, f"Sensors at {device.name}:{sensor_point['name']}{simulated}", args.sensor_png)
+        print(f"wrote {args.sensor_png}")
 
     print(f"\n{len(flows)} flow records. The DataFrame's structure (the original client's columns; "
           f"{flows.shape[1] - len(MAIN)} more nfdump columns follow them):")

@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opentap import hostif
+from opentap import exportaddr, hostif
 
 DEFAULT_PATH = Path("/etc/opentap/opentap.conf")
 ROLES = ("admin", "member", "reader")
@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format", "host", "tunnel_ip", "agent_down_time",
+    "ethernet_default_format", "metrics_listen", "sensors", "export", "host", "tunnel_ip", "agent_down_time",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -93,6 +93,7 @@ class Config:
     disk_quota_mb: float = 1024
     default_observation_point: str | None = None
     observation_points: dict[str, ObservationPoint] = field(default_factory=dict)
+    sensor_points: dict = field(default_factory=dict)  # name -> configsensors.SensorPoint ([sensors.NAME])
     auth: str = "token"
     tokens: list[Token] = field(default_factory=list)
     ssh_keys: dict[str, SshKey] = field(default_factory=dict)
@@ -101,6 +102,7 @@ class Config:
     gc_interval_seconds: float = 30
     flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
+    export: str | None = None  # netflow captures also send their records to this collector (exportaddr.py)
     tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
     taas_quota: dict[str, int] = field(default_factory=lambda: dict(TAAS_QUOTA_DEFAULTS))
     legacy_format: bool = False
@@ -125,6 +127,7 @@ class Config:
     host: str = ""
     tunnel_ip: str | None = None
     agent_down_time: float = 15
+    metrics_listen: tuple[str, int] | None = None  # /metrics without a token, on this loopback HOST:PORT
 
     @property
     def listen(self) -> str:
@@ -202,7 +205,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     return _build(p, raw, legacy)
 
 
-def _number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
+def number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
     if isinstance(value, str):  # the original format's values are text: ASCII digits only, as on the wire
         if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
             raise ConfigError(path, key, f"must be a number (got {value!r})")
@@ -245,7 +248,7 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
                          ("flow_active_timeout", False), ("flow_idle_timeout", False), ("ssh_port", True),
                          ("project_max_concurrent_captures", True), ("project_disk_quota_mb", False)):
         if key in raw:
-            setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+            setattr(cfg, key, number(path, key, raw[key], integer=integer))
     for key in ("tls_cert", "tls_key", "socket"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key]:
@@ -268,8 +271,19 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     if fmt not in ("pcap", "csv"):
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
     cfg.ethernet_default_format = fmt
+    if "export" in raw:
+        try:
+            cfg.export = str(exportaddr.parse(raw["export"]))
+        except exportaddr.ExportError as e:
+            raise ConfigError(path, "export", str(e)) from None
     check_listen(cfg)
-    _hosts(path, raw, cfg)
+    from opentap import confighosts  # here: it imports this module
+
+    confighosts.apply(path, raw, cfg)
+    if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
+        cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])
+        if not is_loopback(cfg.metrics_listen[0]):
+            raise ConfigError(path, "metrics_listen", "must be a loopback address: the metrics there need no token")
     if "tap_id_range" in raw:
         cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
     if "taas_quota" in raw:
@@ -278,6 +292,10 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
     cfg.default_observation_point = default or next(iter(cfg.observation_points), None)
+    if "sensors" in raw:
+        from opentap import configsensors  # here: it imports this module
+
+        cfg.sensor_points = configsensors.points(path, raw["sensors"], cfg.observation_points)
     return cfg
 
 
@@ -291,20 +309,6 @@ def check_listen(cfg: Config, where: str = "listen") -> None:
     if not cfg.tls:
         raise ConfigError(cfg.path, where, f"listening on {cfg.listen_host}, beyond loopback, needs HTTPS: set "
                                            "tls_cert and tls_key (`opentap config init` makes a self-signed pair)")
-
-
-def _hosts(path: Path, raw: dict, cfg: Config) -> None:
-    """host, tunnel_ip (an IPv4 address: the tunnels are VXLAN over IPv4) and agent_down_time."""
-    cfg.host = raw.get("host", cfg.device_name)  # device_name is any text: only a given host is checked
-    if "host" in raw and (not isinstance(cfg.host, str) or not NAME_RE.match(cfg.host)):
-        raise ConfigError(path, "host", f"must be a host name (letters, digits, '_', '.', '-'; got {cfg.host!r})")
-    if "tunnel_ip" in raw:
-        try:
-            cfg.tunnel_ip = str(ipaddress.IPv4Address(raw["tunnel_ip"]))
-        except (ValueError, TypeError):
-            raise ConfigError(path, "tunnel_ip", f"must be an IPv4 address (got {raw['tunnel_ip']!r})") from None
-    if "agent_down_time" in raw:
-        cfg.agent_down_time = _number(path, "agent_down_time", raw["agent_down_time"])
 
 
 def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
@@ -321,7 +325,7 @@ def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
         if unknown:
             raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "unknown key (known: max_concurrent_captures, "
                                                                    "disk_quota_mb)")
-        out[name] = {k: _number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
+        out[name] = {k: number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
                      for k, v in table.items()}
     return out
 

@@ -1,6 +1,7 @@
 """The original OpenTap's config format (`key: value` lines), read so that an existing device's file keeps
-working: `retention: 60`, `websrv-addr: IP:PORT`, `alias: IFACE NAME`, `default-network-observationpt: IFACE`.
-It becomes the same raw table a TOML file gives, and config.py checks it the same way."""
+working: `retention: 60`, `websrv-addr: IP:PORT`, `alias: IFACE NAME`, `default-network-observationpt: IFACE`,
+and its sensor points from `opentapSensorConf.csv` beside it. It becomes the same raw table a TOML file gives,
+and config.py checks it the same way."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import re
 from pathlib import Path
 
 from opentap.config import ConfigError
+from opentap.configsensors import legacy_raw
 
 
 def looks_legacy(text: str) -> bool:
@@ -43,4 +45,7 @@ def to_raw(path: Path, text: str) -> dict:
             raw["observation_points"][default_iface] = default_iface
             names = [default_iface]
         raw["default_observation_point"] = names[0]
+    sensors = legacy_raw(path)  # the original kept its Phidgets in opentapSensorConf.csv beside this file
+    if sensors:
+        raw["sensors"] = sensors
     return raw

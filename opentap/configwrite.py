@@ -23,15 +23,20 @@ class Written:
     fingerprint: str | None  # the new self-signed certificate's SHA-256 (None when there is none)
 
 
-def _toml_str(value: str) -> str:
+def toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
 
 def _point(iface: str) -> str:
-    name = iface if NAME_RE.match(iface) else _toml_str(iface)
-    if iface in ADMIN_ONLY_INTERFACES:
-        return f"{name} = {{interface = {_toml_str(iface)}, admin_only = true}}"
-    return f"{name} = {_toml_str(iface)}"
+    return point_line(iface, iface, iface in ADMIN_ONLY_INTERFACES)
+
+
+def point_line(name: str, iface: str, admin_only: bool = False) -> str:
+    """One line of [observation_points]."""
+    key = name if NAME_RE.match(name) else toml_str(name)
+    if admin_only:
+        return f"{key} = {{interface = {toml_str(iface)}, admin_only = true}}"
+    return f"{key} = {toml_str(iface)}"
 
 
 def _tls(path: Path, host: str) -> tuple[list[str], str]:
@@ -39,7 +44,7 @@ def _tls(path: Path, host: str) -> tuple[list[str], str]:
     addresses = hostif.addresses() if host in ("0.0.0.0", "::") else [host]
     fingerprint = tlscert.generate(path.parent / TLS_CERT_FILE, path.parent / TLS_KEY_FILE, tlscert.host_names(),
                                    addresses)
-    return [f"tls_cert = {_toml_str(TLS_CERT_FILE)}", f"tls_key = {_toml_str(TLS_KEY_FILE)}"], fingerprint
+    return [f"tls_cert = {toml_str(TLS_CERT_FILE)}", f"tls_key = {toml_str(TLS_KEY_FILE)}"], fingerprint
 
 
 def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = None,
@@ -59,12 +64,12 @@ def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = N
     lines = [
         "# OpenTap device configuration (written by `opentap config init`). Relative paths are relative",
         "# to this file's directory. Times are seconds unless a key says otherwise.",
-        f"device_name = {_toml_str(socket.gethostname())}",
-        f"listen = {_toml_str(listen)}",
-        f"data_dir = {_toml_str(data_dir or 'data')}",
+        f"device_name = {toml_str(socket.gethostname())}",
+        f"listen = {toml_str(listen)}",
+        f"data_dir = {toml_str(data_dir or 'data')}",
     ]
     if database_url:
-        lines.append(f"database_url = {_toml_str(database_url)}")
+        lines.append(f"database_url = {toml_str(database_url)}")
     path.parent.mkdir(parents=True, exist_ok=True)
     fingerprint = None
     if not is_loopback(host):  # tokens must not cross a network in the clear
@@ -78,26 +83,26 @@ def init(path: Path, *, listen: str = "127.0.0.1:2020", data_dir: str | None = N
         f'auth = "{auth_mode}"',
     ]
     if default:
-        lines.append(f"default_observation_point = {_toml_str(default)}")
+        lines.append(f"default_observation_point = {toml_str(default)}")
     lines += ["", "[observation_points]  # name = interface, or {interface = ..., projects = [...], admin_only = true}"]
     lines += [_point(i) for i in ifaces]
     token = None
     if auth_mode == "token":
         token = auth.new_token()
-        lines += ["", *_token_block(auth.hash_token(token), "admin", ["admin"])]
-    _write_private(path.with_name(path.name + ".tmp"), "\n".join(lines) + "\n", 0o600).replace(path)
+        lines += ["", *token_block(auth.hash_token(token), "admin", ["admin"])]
+    write_private(path.with_name(path.name + ".tmp"), "\n".join(lines) + "\n", 0o600).replace(path)
     if token:
-        _write_private(path.parent / ADMIN_TOKEN_FILE, token + "\n", 0o600)
+        write_private(path.parent / ADMIN_TOKEN_FILE, token + "\n", 0o600)
     load(path)  # what we wrote must load; fail here rather than at `serve`
     return Written(token, fingerprint)
 
 
-def _token_block(digest: str, project: str, roles: list[str]) -> list[str]:
-    return ["[[tokens]]", f'sha256 = "{digest}"', f"project = {_toml_str(project)}",
-            "roles = [" + ", ".join(_toml_str(r) for r in roles) + "]"]
+def token_block(digest: str, project: str, roles: list[str]) -> list[str]:
+    return ["[[tokens]]", f'sha256 = "{digest}"', f"project = {toml_str(project)}",
+            "roles = [" + ", ".join(toml_str(r) for r in roles) + "]"]
 
 
-def _write_private(path: Path, text: str, mode: int) -> Path:
+def write_private(path: Path, text: str, mode: int) -> Path:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         f.write(text)
@@ -118,7 +123,7 @@ def create_token(path: Path, project: str, roles: list[str]) -> str:
     if bad or not roles:
         raise ValueError(f"roles must be among {', '.join(ROLES)}")
     token = auth.new_token()
-    block = "\n" + "\n".join(_token_block(auth.hash_token(token), project, roles)) + "\n"
+    block = "\n" + "\n".join(token_block(auth.hash_token(token), project, roles)) + "\n"
     with open(path, "a") as f:
         f.write(block)
     load(path)

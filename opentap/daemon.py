@@ -10,11 +10,12 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import uvicorn
 
-from opentap import filemodes
+from opentap import filemodes, sdnotify
 from opentap.api import localsocket
 from opentap.api.app import create_app
 from opentap.api.server import uvicorn_options
@@ -39,10 +40,12 @@ def _http_protocol(http: str) -> type[asyncio.Protocol]:
     return config.http_protocol_class
 
 
-async def _serve_both(tcp: _Server, local: _Server, local_sock: object) -> None:
+async def _serve_both(tcp: _Server, local: _Server, local_sock: object, ready: Callable[[], None]) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        if not tcp.should_exit:
+            sdnotify.notify("STOPPING=1")
         tcp.should_exit = local.should_exit = True
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -51,12 +54,38 @@ async def _serve_both(tcp: _Server, local: _Server, local_sock: object) -> None:
     while not tcp.started and not tcp_task.done():  # the app's start-up (the engine) runs on the TCP server
         await asyncio.sleep(0.02)
     local_task = asyncio.create_task(local.serve(sockets=[local_sock]))
+    while not local.started and not local_task.done():
+        await asyncio.sleep(0.02)
+    if tcp.started and local.started:  # the API answers on both: that is ready
+        ready()
     await asyncio.wait([tcp_task, local_task], return_when=asyncio.FIRST_COMPLETED)
     stop()
     await asyncio.gather(tcp_task, local_task, return_exceptions=True)
 
 
-def serve(cfg: Config) -> int:
+class _Ready:
+    """Says the daemon is ready: to systemd, and in the pid file (start_opentap.sh waits for it to appear)."""
+
+    def __init__(self, pid_file: Path | None) -> None:
+        self.pid_file, self.written = pid_file, False
+
+    def __call__(self) -> None:
+        if self.pid_file is not None:
+            self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.pid_file.with_name(f".{self.pid_file.name}.tmp")
+            tmp.write_text(f"{os.getpid()}\n")
+            tmp.replace(self.pid_file)  # whole or absent: a reader never sees it empty
+            self.written = True
+        sdnotify.notify("READY=1")
+        log.info("ready: the API answers")
+
+    def remove(self) -> None:
+        if self.written and self.pid_file is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.pid_file.unlink()
+
+
+def serve(cfg: Config, pid_file: Path | None = None) -> int:
     os.umask(filemodes.umask_for(cfg))
     lock = DataDirLock(cfg.data_dir)
     lock.acquire()  # raises AlreadyRunning: nothing below has run
@@ -68,10 +97,12 @@ def serve(cfg: Config) -> int:
         local = _Server(uvicorn.Config(app, lifespan="off", **{
             **options, "http": localsocket.peer_protocol(_http_protocol(options["http"]))}))
         sock = localsocket.bind(cfg.socket_path, cfg.socket_group)
+        ready = _Ready(pid_file)
         try:
             with asyncio.Runner(loop_factory=tcp.config.get_loop_factory()) as runner:  # uvloop, as configured
-                runner.run(_serve_both(tcp, local, sock))
+                runner.run(_serve_both(tcp, local, sock, ready))
         finally:
+            ready.remove()
             sock.close()
             with contextlib.suppress(FileNotFoundError):
                 cfg.socket_path.unlink()

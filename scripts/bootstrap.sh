@@ -4,7 +4,8 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${OPENTAP_VENV:-$ROOT/.venv}"
-DEBIAN_PACKAGES="tcpdump libpcap0.8 iproute2 python3-venv python3-pip gcc libc6-dev python3-dev"
+# libusb-1.0-0: the Phidget22 library (Phidgets sensors) needs it
+DEBIAN_PACKAGES="tcpdump libpcap0.8 iproute2 python3-venv python3-pip gcc libc6-dev python3-dev libusb-1.0-0"
 
 bootstrap() {
     local extras="$1" debs="$DEBIAN_PACKAGES ${2:-}"

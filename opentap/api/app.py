@@ -19,7 +19,7 @@ from opentap.datalock import DataDirLock
 from opentap.db.session import Health, open_database
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, keystone, neutron, openapi, quotas, requestid, retrieve
+from . import boundary, capabilities, captures, errors, keystone, metrics, neutron, openapi, quotas, requestid, retrieve
 from .deployment import Deployment, datapath_for, multihost
 from .deps import DeviceState
 
@@ -56,9 +56,12 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         if dev.datapath:
             dev.datapath.start()
         hosts.start()
+        open_metrics = metrics.serve_open(dev, app.state.metrics)
         try:
             yield
         finally:
+            if open_metrics:
+                open_metrics[0].shutdown()
             hosts.stop()
             if dev.datapath:
                 dev.datapath.stop()
@@ -75,6 +78,8 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
     errors.install(app)
     app.add_middleware(boundary.Boundary)  # body size, depth, strings; query NULs and repeats
     app.add_middleware(requestid.RequestId)  # outside Boundary: its rejections get a request id too
+    app.state.metrics = metrics.Metrics(dev)
+    app.add_middleware(metrics.RequestMetrics, metrics=app.state.metrics)  # outermost: every answer counted
 
     # first of all routes: matching walks them in order, and monitors poll this one most
     @app.get("/healthz", tags=["health"], summary="Liveness check: the database and the capture engine (no token)",
@@ -89,7 +94,7 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, neutron, quotas, keystone):
+    for module in (capabilities, captures, retrieve, neutron, quotas, keystone, metrics):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 

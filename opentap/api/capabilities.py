@@ -11,6 +11,8 @@ from opentap import __version__
 from opentap.auth import Principal
 from opentap.capture.registry import REGISTRY
 from opentap.config import ObservationPoint
+from opentap.configsensors import SensorPoint
+from opentap.sensors import hub as sensor_hub
 from opentap.taas.store import observation_points
 
 from .deps import DeviceState, device, principal
@@ -26,6 +28,22 @@ def _tap_points(dev: DeviceState, who: Principal, key: tuple) -> dict[str, Obser
         points = observation_points(s, who)
     dev.reads.put(key, generation, points)
     return points
+
+
+def sensor_point(point: SensorPoint, admin: bool) -> dict[str, Any]:
+    """A sensor point as /capabilities lists it: its columns (kind, unit, whether simulated), whether it can
+    capture now and why not; for admins also what each column is read from (as a network point's interface)."""
+    why = next((f"{s.label}: {w}" for s in point.sensors if (w := sensor_hub.availability(s))), None)
+    cols = []
+    for column, s in zip(point.columns, point.sensors, strict=True):
+        col: dict[str, Any] = {"name": column, "kind": s.kind, "unit": s.unit, "simulated": s.simulated}
+        if admin:
+            col |= {"sensor": s.name, "driver": s.driver,
+                    **{k: v for k, v in (("serial", s.serial), ("port", s.port), ("part", s.part), ("path", s.path))
+                       if v is not None}}
+        cols.append(col)
+    return {"name": point.name, "columns": cols, "simulated": point.simulated, "available": why is None,
+            **({"why": why} if why else {})}
 
 
 @router.get("/", summary="Capabilities (same as /capabilities)")
@@ -45,6 +63,7 @@ async def capabilities(request: Request, dev: DeviceState = Depends(device),
               and p.usable_by(who.project, who.is_admin)]
     network = [{"name": p.name, **({"interface": p.interface} if who.is_admin else {})} for p in points]
     default = cfg.default_observation_point if any(p.name == cfg.default_observation_point for p in points) else None
+    sensor_points = [p for p in cfg.sensor_points.values() if p.usable_by(who.project, who.is_admin)]
     return json_response({
         "device": cfg.device_name,
         "version": __version__,
@@ -53,8 +72,10 @@ async def capabilities(request: Request, dev: DeviceState = Depends(device),
                            "formats": list(t.formats),
                            "default_format": cfg.ethernet_default_format if t.name == "ethernet" else t.default_format,
                            "options": sorted(t.options)} for t in REGISTRY.values()},
-        "observation_points": {"network": network},
+        "observation_points": {"network": network,
+                               "sensor": [sensor_point(p, who.is_admin) for p in sensor_points]},
         "network_observation_pts": [p.name for p in points],  # the original's key
+        "sensor_observation_pts": [p.name for p in sensor_points],  # the original's key
         "default_observation_point": default,
         "capture_length_limit": cfg.capture_length_limit,
         "retention": f"{cfg.retention_minutes:g}",  # the original's key: minutes, as text (as it gave them)

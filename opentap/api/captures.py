@@ -34,7 +34,8 @@ def describe(cap: Capture | SimpleNamespace, who: Principal) -> dict[str, Any]:
         "device_filter": cap.options.get("device_filter"),
         "state": cap.state, "startTime": _num(cap.start), "stopTime": _num(cap.stop),
         "duration": _num(cap.stop - cap.start),
-        "options": {k: v for k, v in cap.options.items() if k != "device_filter"},  # shown on its own above
+        # device_filter is shown on its own above; a sensor capture's sensors are the config's, as an interface is
+        "options": {k: v for k, v in cap.options.items() if k not in ("device_filter", "sensors")},
         "created_at": cap.created_at,
         "started_at": cap.started_at, "finished_at": cap.finished_at, "packets": cap.packets,
         "bytes": cap.bytes, "drops_kernel": cap.drops_kernel, "drops_interface": cap.drops_interface,
@@ -95,15 +96,17 @@ def capture(
     id: str | None = Query(None, description="proposed id, [A-Za-z0-9_.-]{1,128}"),
     filter: str | None = Query(None, description="BPF expression (ethernet)"),
     snaplen: str | None = Query(None, description="bytes kept per packet (ethernet)"),
-    period: str | None = Query(None, description="sampling period in ms (linkstats)"),
+    period: str | None = Query(None, description="sampling period in ms (linkstats, sensor)"),
     keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
     exclude_device_traffic: str | None = Query(None, description="ethernet, netflow: leave out the device's own "
                                                "API and SSH traffic (default true; only admins may say false)"),
+    export: str | None = Query(None, description="netflow, admins only: also send the records to a collector "
+                               "(ipfix://HOST:PORT, ipfix+tcp://HOST:PORT, netflow9://HOST:PORT)"),
     dev: DeviceState = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
               "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
-              "exclude_device_traffic": exclude_device_traffic}
+              "exclude_device_traffic": exclude_device_traffic, "export": export}
     return _schedule(dev, who, capture_type, params, fresh_id_if_taken=True)  # as the original device did
 
 
@@ -121,6 +124,7 @@ class CaptureBody(BaseModel):
     period: int | None = None
     keep_packets: bool | None = None
     exclude_device_traffic: bool | None = None
+    export: str | None = None
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")

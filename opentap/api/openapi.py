@@ -77,7 +77,9 @@ class Op:
 
 SEMANTIC = ("A 400 also when the window is empty, in the past, longer than the capture length limit or more "
             "than 366 days ahead, when the observation point is not one the caller may use, an option does not "
-            "apply to the type, or the filter does not compile; a 409 when the id is taken.")
+            "apply to the type, or the filter does not compile, or a sensor point cannot capture now (the message "
+            "says why: a Phidget without the Phidget22 library, an unreadable file) or its sensors cannot follow "
+            "the period; a 409 when the id is taken.")
 
 
 AMBIGUOUS = "A 409 when the caller is an admin, several projects use the id and no project is named."
@@ -120,6 +122,9 @@ def _opentap_ops() -> dict[tuple[str, str], Op]:
             note="A 400 for a format the capture's type does not have; a 409 while the capture has not started, "
                  "when it failed with nothing captured, has no data in that format, or (admins) its id is used by "
                  "several projects and no project is named; a 410 when its data files are gone."),
+        ("get", "/metrics"): Op({"200": {"description": "Prometheus' text exposition format",
+                                         "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                                [400, 401, 403]),
         ("get", "/healthz"): Op({"200": _json(_ref("Health"), "the daemon is up"),
                                  "503": _json(_ref("Health"), "the database or the capture engine is not working")},
                                 [400]),

@@ -48,7 +48,7 @@ def _check_data(dev: DeviceState, cap: Capture, reads_chunks: bool) -> Capture:
                              "description": "the data; X-OpenTap-Partial says whether the capture is still running"}})
 def retrieve(id: str = Query(..., description="the id returned by /capture"),
              format: str | None = Query(None, description="netflow: csv (default), pcap if kept; "
-                                                          "ethernet: pcap (default), csv; linkstats: csv"),
+                                                          "ethernet: pcap (default), csv; linkstats, sensor: csv"),
              project: str | None = PROJECT_QUERY,
              dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> StreamingResponse:
     cap = visible(dev, who, id, project)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentap import exportaddr
 from opentap.capture.bpf import MAX_FILTER_LEN
 from opentap.capture.plan import MAX_UNIX_TIME, OPTION_LIMITS
 from opentap.capture.registry import REGISTRY
@@ -24,6 +25,9 @@ FILTER = {"type": "string", "maxLength": MAX_FILTER_LEN, "pattern": NO_NUL,
           "description": "a BPF expression, as tcpdump takes it; blanks only: no filter (the answer's msg says so)"}
 QUERY_FLAG = {"type": "string", "pattern": "^(|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0|[Yy][Ee][Ss]|[Nn][Oo])$",
               "description": "true, false, 1, 0, yes or no (any case)"}
+EXPORT = {"type": "string", "maxLength": exportaddr.MAX_LEN, "pattern": f"(^none$)|({exportaddr.PATTERN})",
+          "description": "netflow, admins only: also send the flow records to a collector, ipfix://HOST:PORT (UDP), "
+                         "ipfix+tcp://HOST:PORT or netflow9://HOST:PORT (UDP); none: not even the config's default"}
 TYPES = list(REGISTRY)
 FORMATS = sorted({name for t in REGISTRY.values() for name in t.formats})
 MEDIA_TYPES = sorted({f.media_type for t in REGISTRY.values() for f in t.formats.values()})
@@ -45,10 +49,12 @@ def capture_query() -> dict[str, dict[str, Any]]:
         "id": {"schema": CAPTURE_ID},
         "filter": {"schema": FILTER, "description": "ethernet and netflow"},
         "snaplen": {"schema": {"anyOf": [_option("snaplen"), EMPTY]}, "description": "bytes kept per packet"},
-        "period": {"schema": {"anyOf": [_option("period"), EMPTY]}, "description": "linkstats: sampling ms"},
+        "period": {"schema": {"anyOf": [_option("period"), EMPTY]}, "description": "linkstats and sensor: sampling ms "
+                   "(default 1000)"},
         "keep_packets": {"schema": QUERY_FLAG, "description": "netflow: keep the pcap after metering"},
         "exclude_device_traffic": {"schema": QUERY_FLAG, "description": "ethernet and netflow: leave out the "
                                    "device's own API and SSH traffic (default true; only admins may say false)"},
+        "export": {"schema": {"anyOf": [EXPORT, EMPTY]}, "description": EXPORT["description"]},
     }
 
 
@@ -64,6 +70,7 @@ CAPTURE_BODY = {
         "period": {"anyOf": [_option("period"), NULL]},
         "keep_packets": {"anyOf": [{"type": "boolean"}, NULL]},
         "exclude_device_traffic": {"anyOf": [{"type": "boolean"}, NULL]},
+        "export": {"anyOf": [EXPORT, NULL]},
     },
 }
 
@@ -89,15 +96,34 @@ CAPTURE = {
 }
 SCHEDULED = {"allOf": [CAPTURE, {"type": "object", "required": ["status", "msg"], "properties": {
     "status": {"const": "success"}, "msg": {"type": "string", "description": "what was changed, if anything"}}}]}
+SENSOR_COLUMN = {
+    "type": "object", "required": ["name", "kind", "unit", "simulated"],
+    "properties": {"name": {"type": "string", "description": "the CSV column"}, "kind": {"type": "string"},
+                   "unit": {"type": "string"}, "simulated": {"type": "boolean"},
+                   "sensor": {"type": "string", "description": "admins: the [sensors.NAME] it is read from"},
+                   "driver": {"type": "string", "enum": ["phidget22", "sysfs", "simulated"], "description": "admins"},
+                   "serial": COUNT, "port": COUNT, "part": {"type": "string"}, "path": {"type": "string"}},
+}
+SENSOR_POINT = {
+    "type": "object", "required": ["name", "columns", "simulated", "available"],
+    "properties": {"name": {"type": "string"}, "columns": {"type": "array", "items": SENSOR_COLUMN},
+                   "simulated": {"type": "boolean"}, "available": {"type": "boolean"},
+                   "why": {"type": "string", "description": "why it cannot capture now (when it cannot)"}},
+}
 CAPABILITIES = {
     "type": "object",
     "required": ["device", "version", "capture_types", "types", "observation_points", "network_observation_pts",
-                 "default_observation_point", "capture_length_limit", "retention", "max_concurrent_captures"],
+                 "sensor_observation_pts", "default_observation_point", "capture_length_limit", "retention",
+                 "max_concurrent_captures"],
     "properties": {
         "device": {"type": "string"}, "version": {"type": "string"},
         "capture_types": {"type": "array", "items": {"type": "string"}}, "types": {"type": "object"},
-        "observation_points": {"type": "object"},
+        "observation_points": {"type": "object", "required": ["network", "sensor"], "properties": {
+            "network": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+            "sensor": {"type": "array", "items": SENSOR_POINT}}},
         "network_observation_pts": {"type": "array", "items": {"type": "string"}},
+        "sensor_observation_pts": {"type": "array", "items": {"type": "string"},
+                                   "description": "the sensor points (the original's key)"},
         "default_observation_point": {"anyOf": [{"type": "string"}, NULL]},
         "capture_length_limit": NUMBER, "retention_minutes": NUMBER,
         "retention": {"type": "string", "description": "minutes, as text (the original's key)"},

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
-import errno
 import logging
-import os
 import queue
 import threading
 import time
@@ -28,7 +26,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from opentap import filemodes
-from opentap.capture import children, limits, manifest, recovery, retention, storage
+from opentap.capture import children, limits, manifest, outcome, recovery, retention, storage
 from opentap.capture.errors import RequestError
 from opentap.capture.plan import Plan
 from opentap.capture.registry import REGISTRY
@@ -41,24 +39,6 @@ MAX_SLEEP = 0.5  # seconds between ticks when nothing is due: chunk publishing a
 Key = limits.Key
 
 
-def fmt_time(t: float) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
-
-
-def key(cap: Capture) -> Key:
-    return cap.project_id, cap.id
-
-
-def io_failure(e: BaseException) -> tuple[str, str]:
-    """The final state and reason for an error writing a capture's data: a full disk truncates (what was
-    written is good), anything else fails it."""
-    when = fmt_time(time.time())
-    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
-        return "truncated", f"disk full at {when}"
-    what = e.strerror if isinstance(e, OSError) and e.strerror else str(e) or type(e).__name__
-    return "failed", f"its data could not be written at {when}: {what}"
-
-
 class CaptureEngine:
     def __init__(self, cfg: Config, sessions: sessionmaker, registry: Mapping[str, CaptureType] = REGISTRY) -> None:
         self.cfg, self.sessions = cfg, sessions
@@ -69,6 +49,7 @@ class CaptureEngine:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._next_gc = 0.0
+        self.on_final: list[Callable[[Capture], None]] = []  # told of each capture's final state (the metrics)
 
     # --- life cycle -------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -107,10 +88,26 @@ class CaptureEngine:
                 delay = MAX_SLEEP
             self._wake.wait(delay)
             self._wake.clear()
-        for k, driver in list(self.active.items()):
-            with contextlib.suppress(Exception):
-                driver.stop()
-            log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
+        self._stop_for_shutdown()
+
+    def _stop_for_shutdown(self) -> None:
+        """A clean stop: each driver ends its segment as at the end of a window (tcpdump flushes, the meter
+        writes out its open flows) and the row, still running, says when the device stopped, so that the next
+        start tells a stop from a crash."""
+        with self.sessions() as s:
+            for k, driver in list(self.active.items()):
+                try:
+                    driver.stop()
+                except Exception as e:  # its segment did not end cleanly: the next start treats it as a crash
+                    log.warning("capture %s of %s: stopping it for shutdown failed: %s", k[1], k[0], e)
+                    continue
+                cap = find(s, *k)
+                if cap is not None:
+                    stopped = f"{outcome.STOPPED} {outcome.fmt_time(time.time())}"
+                    cap.reason, cap.child_pid = outcome.join(cap.reason, stopped), None
+                    s.commit()
+                    self._describe(cap)
+                log.info("capture %s of %s: stopped for shutdown, will resume at next start", k[1], k[0])
         self.active.clear()
 
     # --- one pass -----------------------------------------------------------------------------------------
@@ -144,13 +141,13 @@ class CaptureEngine:
         except Exception as e:
             s.rollback()
             log.exception("capture %s of %s: %s", cap.id, cap.project_id, e)
-            state, reason = io_failure(e)
+            state, reason = outcome.io_failure(e)
             self._end(s, cap, state, reason)
 
     def _supervise(self, s: Session, cap: Capture) -> None:
-        driver = self.active[key(cap)]
+        driver = self.active[outcome.key(cap)]
         if storage.disk_full(self.directory(cap)):  # stop while what was written can still be published
-            self._finish(s, cap, "truncated", f"disk full at {fmt_time(time.time())}")
+            self._finish(s, cap, "truncated", f"disk full at {outcome.fmt_time(time.time())}")
             return
         driver.tick()
         if cap.stop + self.registry[cap.type].stop_grace <= time.time():
@@ -187,7 +184,7 @@ class CaptureEngine:
             self._set_final(s, cap, "failed", "the daemon was not running during the capture window")
             return
         if now - cap.start > 2:
-            cap.reason = _join(cap.reason, f"started {now - cap.start:.0f} s late (the daemon was not running)")
+            cap.reason = outcome.join(cap.reason, f"started {now - cap.start:.0f} s late (the daemon was not running)")
         self._launch(s, cap)
 
     def _make_dir(self, cap: Capture) -> Path:
@@ -203,7 +200,7 @@ class CaptureEngine:
         directory = self._make_dir(cap)
         ctx = DriverContext(directory, cap.interface, cap.segments, dict(cap.options), self.cfg.capture_buffer_kib,
                             self.cfg.chunk_mb, self.cfg.flow_active_timeout, self.cfg.flow_idle_timeout,
-                            int(cap.stop * 1e9), self.cfg.capture_user)
+                            int(cap.stop * 1e9), self.cfg.capture_user, start_ns=int(cap.start * 1e9))
         driver = ctype.make_driver(ctx)
         try:
             driver.start()
@@ -211,23 +208,23 @@ class CaptureEngine:
             self._set_final(s, cap, "failed", str(e))
             log.warning("capture %s failed to start: %s", cap.id, e)
             return
-        self.active[key(cap)] = driver
+        self.active[outcome.key(cap)] = driver
         cap.state, cap.child_pid = "running", driver.pid
         cap.started_at = cap.started_at or time.time()
         s.commit()
         self._describe(cap)
-        log.info("capture %s (%s on %s) running until %s", cap.id, cap.type, cap.interface, fmt_time(cap.stop))
+        log.info("capture %s (%s on %s) running until %s", cap.id, cap.type, cap.interface, outcome.fmt_time(cap.stop))
 
     def _finish(self, s: Session, cap: Capture, state: str, reason: str = "") -> None:
-        driver = self.active.pop(key(cap), None)
+        driver = self.active.pop(outcome.key(cap), None)
         problems: list[str] = []
         if driver is not None:
             try:
                 problems = driver.stop()
             except Exception as e:  # the data may be incomplete or unpublished: say so, and still end it
                 log.warning("capture %s: stopping its driver failed: %s", cap.id, e)
-                io_state, io_reason = io_failure(e)
-                state, reason = _worse(state, io_state), _join(reason, io_reason)
+                io_state, io_reason = outcome.io_failure(e)
+                state, reason = outcome.worse(state, io_state), outcome.join(reason, io_reason)
         if state == "complete" and cap.reason:  # a gap was recorded earlier (restart, late start, quota)
             state = "truncated"
         self._set_final(s, cap, state, reason, problems)
@@ -235,7 +232,7 @@ class CaptureEngine:
     def _end(self, s: Session, cap: Capture, state: str, reason: str) -> None:
         """End a capture after an error, whatever state its row and driver are in."""
         cap = find(s, cap.project_id, cap.id) or cap
-        if key(cap) in self.active:
+        if outcome.key(cap) in self.active:
             self._finish(s, cap, state, reason)
         else:
             self._set_final(s, cap, state, reason)
@@ -258,8 +255,8 @@ class CaptureEngine:
                     state = "truncated"
             except Exception as e:
                 log.warning("capture %s: its data could not be published or counted: %s", cap.id, e)
-                io_state, io_reason = io_failure(e)
-                state = _worse(state, io_state)
+                io_state, io_reason = outcome.io_failure(e)
+                state = outcome.worse(state, io_state)
                 reasons.append(io_reason)
         elif cap.started_at is not None:  # it ran, and its data is gone
             state, cap.packets, cap.bytes, cap.data_bytes = "failed", 0, 0, 0
@@ -268,9 +265,12 @@ class CaptureEngine:
         if state == "complete" and reasons:
             state = "truncated"
         for r in reasons:
-            cap.reason = _join(cap.reason, r)
+            cap.reason = outcome.join(cap.reason, r)
         cap.state, cap.child_pid, cap.finished_at = state, None, time.time()
         s.commit()
+        for listener in self.on_final:
+            with contextlib.suppress(Exception):
+                listener(cap)
         self._describe(cap, final=True)
         log.info("capture %s %s%s", cap.id, state, f": {cap.reason}" if cap.reason else "")
 
@@ -328,7 +328,7 @@ class CaptureEngine:
         cap = find(s, project, capture_id)
         if cap is None or what in cap.reason:
             return
-        cap.reason = _join(cap.reason, what)
+        cap.reason = outcome.join(cap.reason, what)
         if cap.state == "complete":
             cap.state = "truncated"
         directory = self.directory(cap)
@@ -349,7 +349,7 @@ class CaptureEngine:
                 cap = find(s, *k)
                 if cap is not None and k in self.active:
                     self._guarded(s, cap, lambda c, why=why: self._finish(
-                        s, c, "truncated", f"stopped at {fmt_time(time.time())}: {why}"))
+                        s, c, "truncated", f"stopped at {outcome.fmt_time(time.time())}: {why}"))
 
     def _recover(self, s: Session) -> None:
         """Pick up after a previous daemon, which may have been killed with -9, or after a lost database."""
@@ -364,40 +364,21 @@ class CaptureEngine:
     def _resume(self, s: Session, cap: Capture, now: float) -> None:
         directory = self.directory(cap)
         if children.kill_orphan(cap.child_pid, str(directory)):
-            _wait_gone(cap.child_pid)
-        last = _last_write(directory) or cap.started_at or now
-        if cap.stop > now:
-            cap.reason = _join(cap.reason, f"the daemon was down from about {fmt_time(last)} to "
-                                           f"{fmt_time(now)}: no data for that gap")
+            outcome.wait_gone(cap.child_pid)
+        last = outcome.last_write(directory) or cap.started_at or now
+        clean = outcome.stopped_cleanly(cap.reason)
+        if cap.stop > now and clean:
+            cap.reason = outcome.join(cap.reason, f"restarted at {outcome.fmt_time(now)}: no data for that gap")
+            self._launch(s, cap)
+        elif cap.stop > now:
+            cap.reason = outcome.join(cap.reason, f"the daemon was down from about {outcome.fmt_time(last)} to "
+                                           f"{outcome.fmt_time(now)}: no data for that gap")
             if directory.is_dir():
                 self.registry[cap.type].finalize(directory)
             self._launch(s, cap)
+        elif clean:
+            self._set_final(s, cap, "truncated", "the window ended before the device was started again; the data "
+                                                 "up to the stop is kept")
         else:
-            self._set_final(s, cap, "truncated", f"the daemon stopped at about {fmt_time(last)}, before "
+            self._set_final(s, cap, "truncated", f"the daemon stopped at about {outcome.fmt_time(last)}, before "
                                                  "the window ended; the data up to then is kept")
-
-
-_SEVERITY = {"complete": 0, "cancelled": 1, "truncated": 2, "failed": 3}
-
-
-def _worse(a: str, b: str) -> str:
-    return a if _SEVERITY.get(a, 0) >= _SEVERITY.get(b, 0) else b
-
-
-def _join(a: str, b: str) -> str:
-    return f"{a}; {b}" if a and b else a or b
-
-
-def _last_write(directory: os.PathLike[str]) -> float | None:
-    try:
-        return max((e.stat().st_mtime for e in os.scandir(directory)), default=None)
-    except FileNotFoundError:
-        return None
-
-
-def _wait_gone(pid: int | None, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while pid and os.path.exists(f"/proc/{pid}") and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):  # reap it if it is ours; otherwise init will
-            os.waitpid(pid, os.WNOHANG)
-        time.sleep(0.05)

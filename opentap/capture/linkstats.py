@@ -108,11 +108,7 @@ class LinkstatsDriver:
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = self.directory / HIDDEN
-        new = not path.exists()
-        self._file = open(path, "a")  # noqa: SIM115 - closed by stop()
-        if new:
-            self._file.write(HEADER)
+        self._file = storage.append_to(self.directory, HIDDEN, FINAL, HEADER)
         self._write(self._sampler.row())  # the first row is taken before start() returns
         self._thread = threading.Thread(target=self._run, name=f"linkstats-{self.directory.name}", daemon=True)
         self._thread.start()

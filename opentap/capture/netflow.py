@@ -13,10 +13,11 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from opentap.capture import tcpdump
+from opentap.capture import storage, tcpdump
 from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Format, Totals
 from opentap.flows import nfcsv
+from opentap.flows.export import Exporter, ExportError
 from opentap.flows.meter import NS, FlowMeter, Flows
 from opentap.flows.pipeline import ChunkFollower
 
@@ -48,7 +49,7 @@ def stats(directory: Path) -> dict[str, int]:
 class NetflowDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
                  buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool,
-                 stop_ns: int | None = None, user: str | None = None) -> None:
+                 stop_ns: int | None = None, user: str | None = None, export: str | None = None) -> None:
         self.directory, self.segment, self.keep = directory, segment, keep_packets
         self.capturer = tcpdump.TcpdumpDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
                                             buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns, user=user)
@@ -57,19 +58,21 @@ class NetflowDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        self.export_url = export
+        self.exporter: Exporter | None = None
 
     @property
     def pid(self) -> int | None:
         return self.capturer.pid
 
     def start(self) -> None:
+        if self.export_url:  # an address that cannot be resolved, or a TCP collector that refuses: no capture
+            try:
+                self.exporter = Exporter.open(self.export_url)
+            except ExportError as e:
+                raise tcpdump.DriverError(f"flow export: {e}") from None
         self.capturer.start()
-        path = self.directory / HIDDEN
-        new = not path.exists()
-        self._out = open(path, "a")  # noqa: SIM115 - closed by stop()
-        if new:
-            self._out.write(nfcsv.HEADER + "\n")
-            self._out.flush()
+        self._out = storage.append_to(self.directory, HIDDEN, FINAL, nfcsv.HEADER + "\n")
         self._thread = threading.Thread(target=self._run, name=f"meter-{self.directory.name}", daemon=True)
         self._thread.start()
 
@@ -80,6 +83,8 @@ class NetflowDriver:
         if len(flows):
             self._out.write(nfcsv.csv_text(flows))
             self._out.flush()
+            if self.exporter:  # after the CSV: a slow collector delays the export, never the records on disk
+                self.exporter.send(flows)
 
     def _pass(self) -> None:
         for flows in self.follower.poll(self._chunks()):
@@ -120,11 +125,14 @@ class NetflowDriver:
             self._write(self.meter.flush())
             problems += self.capturer.shortfall(self.follower.records)
         self._out.close()
+        if self.exporter:
+            self.exporter.close()
         if not self.directory.is_dir():
             return problems
         if self.keep:  # the meter left out packets past the window itself; the kept pcap is cut to it
             self.capturer.cut_to_window()
-        (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(vars(self.meter.stats)))
+        counts = vars(self.meter.stats) | (self.exporter.stats() if self.exporter else {})
+        (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(counts))
         if not self.keep:
             for path in tcpdump.chunk_files(self.directory):
                 path.unlink()
@@ -169,11 +177,12 @@ def _kept_packets(directory: Path) -> str | None:
 NETFLOW = CaptureType(
     name="netflow", point_kind="network",
     description="flow records metered from the packets at the observation point (nfdump CSV)",
-    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic"}),
+    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic", "export"}),
     make_driver=lambda c: NetflowDriver(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
-        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user),
+        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user,
+        export=c.options.get("export")),
     formats={
         "csv": Format(CSV_MEDIA, "csv", _csv),
         "pcap": Format(PCAP_MEDIA, "pcap", lambda d: tcpdump.pinned_stream(d, tcpdump.merged), missing=_kept_packets,

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opentap import wire
+from opentap import exportaddr, wire
 from opentap.auth import Principal
-from opentap.capture import bpf, devicefilter, storage
+from opentap.capture import bpf, devicefilter, sensor, storage
 from opentap.capture.errors import RequestError
 from opentap.capture.registry import REGISTRY
 from opentap.config import Config, ObservationPoint
@@ -71,9 +71,11 @@ def _bool_option(name: str, value: Any) -> bool:
 def resolve_point(cfg: Config, who: Principal, kind: str, name: str | None,
                   points: dict[str, ObservationPoint]) -> ObservationPoint:
     if name in (None, "", "0"):
-        if cfg.default_observation_point is None:
-            raise RequestError(400, "this device has no default observation point; name one")
-        name = cfg.default_observation_point
+        # the network default is the config's; a sensor capture's is the first sensor point
+        name = cfg.default_observation_point if kind == "network" else next(iter(points), None)
+        if name is None:
+            raise RequestError(400, "this device has no default observation point; name one" if kind == "network"
+                               else "this device has no sensor points")
     point = points.get(name)
     # A point the caller may not use is reported exactly like one that does not exist.
     if point is None or not point.usable_by(who.project, who.is_admin):
@@ -99,8 +101,10 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     if lower not in (None, "") and camel not in (None, "") and str(lower) != str(camel):
         raise RequestError(400, "'observationpt' and 'observationPt' name different points; give one")
     point_name = lower if lower not in (None, "") else camel
-    point = resolve_point(cfg, who, ctype.point_kind, None if point_name is None else str(point_name),
-                          cfg.observation_points if points is None else points)
+    # a capture runs on points of its type's kind only: a sensor point is no network point, nor the reverse
+    pool = (cfg.sensor_points if ctype.point_kind == "sensor"
+            else cfg.observation_points if points is None else points)
+    point = resolve_point(cfg, who, ctype.point_kind, None if point_name is None else str(point_name), pool)
 
     now = time.time() if now is None else now
     start, stop = _time("start", params.get("start")), _time("stop", params.get("stop"))
@@ -127,7 +131,7 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     else:
         cid = None
     options: dict[str, Any] = {}
-    for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic"):
+    for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic", "export"):
         value = params.get(name)
         if value in (None, ""):
             continue
@@ -140,6 +144,8 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
             raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")
         if name in ("keep_packets", "exclude_device_traffic"):
             options[name] = _bool_option(name, value)
+        elif name == "export":
+            options[name] = _export_option(who, value)
         elif name == "filter":
             try:
                 options[name] = bpf.check_filter(str(value))
@@ -149,7 +155,28 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
             options[name] = _int_option(name, value)
     if "exclude_device_traffic" in ctype.options:
         _device_traffic(cfg, who, options)
+    if ctype.point_kind == "sensor":
+        msg = " ".join(m for m in (msg, sensor.plan_options(point, options)) if m)
+    if "export" in ctype.options and "export" not in options and cfg.export:
+        options["export"] = cfg.export  # the operator's default collector
+    if options.get("export", "") is None:
+        del options["export"]  # an admin's export=none: not even the default
     return Plan(type_name, point, start, stop, cid, options, msg)
+
+
+def _export_option(who: Principal, value: Any) -> str | None:
+    """A collector for a netflow capture's records. Only an admin may name one: a collector address is the
+    operator's choice, and a member who could set it could make the device send their project's flows (addresses,
+    ports, volumes, times) to any host reachable from it, past whatever guards the API. "none" turns the config's
+    default off for this capture (admins too)."""
+    if not who.is_admin:
+        raise RequestError(403, "only an admin may choose where a capture's flow records are exported (export)")
+    if value == "none":
+        return None
+    try:
+        return str(exportaddr.parse(value))
+    except exportaddr.ExportError as e:
+        raise RequestError(400, f"'export': {e}") from None
 
 
 def _device_traffic(cfg: Config, who: Principal, options: dict[str, Any]) -> None:

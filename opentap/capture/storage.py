@@ -14,6 +14,7 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TextIO
 
 ID_RE = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
 DELETING = ".deleting-"
@@ -114,6 +115,28 @@ def disk_full(path: Path) -> bool:
         return False
     reserve = min(DISK_RESERVE, st.f_blocks * st.f_frsize // 50)
     return st.f_bavail * st.f_frsize < reserve
+
+
+def append_to(directory: Path, hidden: str, final: str, header: str) -> TextIO:
+    """A capture's text file opened for its rows, header first when it is new. A resumed capture goes on in its
+    file: the one an earlier segment published is hidden again (else this segment's would replace it at the next
+    publish), and a row a crash cut short is dropped (else the next row would join it)."""
+    path, done = directory / hidden, directory / final
+    if done.exists() and not path.exists():
+        os.replace(done, path)
+    if path.exists():
+        with open(path, "rb+") as f:
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 65536))  # rows are short: the last whole one ends in this tail
+            tail = f.read()
+            if tail and not tail.endswith(b"\n"):
+                f.truncate(size - len(tail) + tail.rfind(b"\n") + 1)
+    new = not path.exists() or path.stat().st_size == 0
+    out = open(path, "a")  # noqa: SIM115 - the driver closes it when it stops
+    if new:
+        out.write(header)
+        out.flush()
+    return out
 
 
 def publish(hidden: Path, final: Path) -> None:

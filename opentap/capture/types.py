@@ -1,6 +1,6 @@
 """What a capture type is made of: its driver (the protocol every driver follows), the context a driver is
 started with, its retrieval formats and its totals. Each type declares its CaptureType beside its driver
-(ethernet.py, netflow.py, linkstats.py); registry.py lists them.
+(ethernet.py, netflow.py, linkstats.py, sensor.py); registry.py lists them.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class DriverContext:
     flow_idle_timeout: float
     stop_ns: int  # the end of the window: data after it is cut off
     capture_user: str | None = None  # tcpdump runs as this user once the interface is open
+    start_ns: int = 0  # the start of the window: a sampler's schedule counts from it
 
     @property
     def bpf(self) -> str | None:
@@ -68,7 +69,7 @@ class Totals:
 @dataclass(frozen=True)
 class CaptureType:
     name: str
-    point_kind: str  # "network" or "sensor": which observation points it runs on
+    point_kind: str  # "network" or "sensor": which observation points it runs on (config's or [sensors.*])
     description: str
     options: frozenset[str]
     make_driver: Callable[[DriverContext], Driver]

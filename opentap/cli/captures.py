@@ -70,6 +70,12 @@ def _capabilities(args: argparse.Namespace) -> int:
     points = [{**p, "default": "yes" if p["name"] == default else ""} for p in caps["observation_points"]["network"]]
     columns = ["name", "interface", "default"] if any("interface" in p for p in points) else ["name", "default"]
     print("\nObservation points:\n" + render(points, "table", columns))
+    sensors = [{"name": p["name"], "columns": ", ".join(f"{c['name']} ({c['unit']})" if c["unit"] else c["name"]
+                                                    for c in p["columns"]),
+                "note": "simulated" if p["simulated"] else "" if p["available"] else p.get("why", "")}
+               for p in caps["observation_points"].get("sensor", [])]
+    if sensors:
+        print("\nSensor points:\n" + render(sensors, "table", ["name", "columns", "note"]))
     types = [{"type": name, "formats": ", ".join(t["formats"]), "options": ", ".join(t["options"]),
               "what": t["description"]} for name, t in caps["types"].items()]
     print("\nCapture types:\n" + render(types, "table", ["type", "formats", "options", "what"]))
@@ -156,14 +162,15 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     command("capabilities", _capabilities, "capture types, observation points and limits of a device")
     cap = command("capture", _capture, "schedule a capture (and, with --wait or -o, wait for it)")
-    cap.add_argument("type", help="netflow, ethernet or linkstats (see `opentap capabilities`)")
-    cap.add_argument("--point", help="observation point (default: the device's default)")
+    cap.add_argument("type", help="netflow, ethernet, linkstats or sensor (see `opentap capabilities`)")
+    cap.add_argument("--point", help="observation point, or sensor point for sensor (default: the device's default, "
+                                  "the first sensor point)")
     cap.add_argument("--start", default="now", help="now, +10s, UNIX seconds or ISO 8601 (default: now)")
     window = cap.add_mutually_exclusive_group(required=True)
     window.add_argument("--stop", help="like --start")
     window.add_argument("--duration", help="60, 60s, 5m, 1h")
     cap.add_argument("--filter", help="BPF filter (ethernet, netflow)")
-    cap.add_argument("--period", type=int, help="sampling period, ms (linkstats)")
+    cap.add_argument("--period", type=int, help="sampling period, ms (linkstats, sensor; default 1000)")
     cap.add_argument("--snaplen", type=int, help="bytes kept per packet (ethernet)")
     cap.add_argument("--keep-packets", action="store_true", help="keep the pcap beside the flows (netflow)")
     cap.add_argument("--id", help="your own id for it")
@@ -178,6 +185,6 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     ret.add_argument("id")
     ret.add_argument("-o", "--output", help="file to write (parquet when it ends in .parquet)")
     ret.add_argument("--format", dest="data_format", choices=("csv", "pcap", "parquet"),
-                     help="default: the type's own (csv for netflow and linkstats, pcap for ethernet)")
+                     help="default: the type's own (csv for netflow, linkstats and sensor, pcap for ethernet)")
     command("capture-delete", _capture_delete, "cancel a scheduled or running capture, or delete a finished one",
             fmt=False).add_argument("id")

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from opentap import StartupError, __version__
-from opentap.client.transport import DeviceError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     from opentap import config, configwrite, daemon
 
     cfg = config.load(args.config)
@@ -31,12 +31,16 @@ def _serve(args: argparse.Namespace) -> int:
               f"  curl -H \"X-Auth-Token: $(cat {token_file})\" {url}/capabilities", flush=True)
     else:
         print("Authentication is off (auth = \"none\").", flush=True)
-    return daemon.serve(cfg)
+    return daemon.serve(cfg, Path(args.pid_file) if args.pid_file else None)
 
 
 def _config_init(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
+    if args.interactive or args.yes or args.answers:
+        from opentap.cli import configinit
+
+        return configinit.run(args)
     path = config.config_path(args.config)
     written = configwrite.init(path, listen=args.listen, data_dir=args.data_dir, database_url=args.database_url,
                                auth_mode=args.auth, force=args.force)
@@ -50,38 +54,22 @@ def _config_init(args: argparse.Namespace) -> int:
     return 0
 
 
+def _migrate(args: argparse.Namespace) -> int:
+    from opentap.cli import upgrade
+
+    return upgrade.run(args)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    from opentap.cli import doctor
+
+    return doctor.run(args)
+
+
 def _token_create(args: argparse.Namespace) -> int:
     from opentap import config, configwrite
 
     print(configwrite.create_token(config.config_path(args.config), args.project, args.role))
-    return 0
-
-
-def _flows(args: argparse.Namespace) -> int:
-    """Meter pcap files offline with the same code the device uses."""
-    from opentap.flows import nfcsv
-    from opentap.flows.meter import FlowMeter
-    from opentap.flows.pipeline import meter_files
-
-    missing = [p for p in args.pcap if not Path(p).is_file()]
-    if missing:
-        raise ValueError(f"no such pcap file: {missing[0]}")
-    meter = FlowMeter(args.active, args.idle)
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 - closed below
-    try:
-        out.write(nfcsv.HEADER + "\n")
-        summary = nfcsv.Summary()
-        for flows in meter_files([Path(p) for p in args.pcap], meter):
-            summary.add_flows(flows)
-            out.write(nfcsv.csv_text(flows))
-        s = meter.stats
-        out.write("".join(summary.lines((s.last_ns - s.first_ns) / 1e9)))
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    s = meter.stats
-    print(f"{s.packets} packets ({s.ip_packets} IP, {s.non_ip_packets} non-IP, {s.fragments} fragments) -> "
-          f"{s.flows} flows", file=sys.stderr)
     return 0
 
 
@@ -94,6 +82,7 @@ def parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the device daemon")
     serve.add_argument("--config", help=conf_help)
     serve.add_argument("--listen", help="HOST:PORT, overriding the config")
+    serve.add_argument("--pid-file", help="write the daemon's pid here once the API answers (removed at exit)")
     serve.set_defaults(fn=_serve)
 
     cfg = sub.add_parser("config", help="write or inspect the config").add_subparsers(dest="action", required=True)
@@ -104,7 +93,24 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--database-url", help="default: SQLite file beside the config")
     init.add_argument("--auth", choices=("token", "none"), default="token")
     init.add_argument("--force", action="store_true", help="replace an existing config")
+    init.add_argument("--interactive", action="store_true", help="ask for the settings and points (the installer's "
+                      "interview); --yes takes every default, --answers FILE takes the answers from a TOML file")
+    init.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)
+    init.add_argument("--answers", help=argparse.SUPPRESS)
+    init.add_argument("--socket", help="with --interactive: the Unix socket for `opentap invoke`")
+    init.add_argument("--capture-user", help="with --interactive: tcpdump drops root to this user")
     init.set_defaults(fn=_config_init)
+
+    migrate = sub.add_parser("migrate", help="check the config and bring the database to this version's schema "
+                             "(install.sh runs it at an upgrade; the daemon also does at every start)")
+    migrate.add_argument("--config", help=conf_help)
+    migrate.set_defaults(fn=_migrate)
+
+    doctor = sub.add_parser("doctor", help="check what the device needs (tcpdump, capabilities, tc, interfaces, "
+                            "database, disk, clock, TLS); exit status 1 on a failure")
+    doctor.add_argument("--config", help=conf_help)
+    doctor.add_argument("-f", "--format", choices=("table", "json"), default="table")
+    doctor.set_defaults(fn=_doctor)
 
     token = sub.add_parser("token", help="API tokens").add_subparsers(dest="action", required=True)
     create = token.add_parser("create", help="add a token and print it")
@@ -113,29 +119,36 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", choices=("admin", "member", "reader"), required=True)
     create.set_defaults(fn=_token_create)
 
-    flows = sub.add_parser("flows", help="meter pcap files into nfdump-format flow records (CSV)")
-    flows.add_argument("pcap", nargs="+", help="pcap files, metered in this order as one capture")
-    flows.add_argument("-o", "--output", help="CSV file (default: standard output)")
-    flows.add_argument("--active", type=float, default=1800, help="active timeout, seconds (default 1800)")
-    flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
-    flows.set_defaults(fn=_flows)
+    from opentap.cli import captures, flows, invoke, sensors, taas  # taas: tap-service-*, tap-flow-*, port-*
 
-    from opentap.cli import captures, invoke, taas  # taas: tap-service-*, tap-flow-*, port-*
+    flows.add_command(sub)
 
     captures.add_commands(sub)
+    sensors.add_command(sub)
     invoke.add_command(sub)
     taas.add_commands(sub)
     return p
 
 
+def _flows_only(argv: list[str]) -> argparse.Namespace:
+    """`opentap flows ...` parsed without building the other commands (which import the client)."""
+    from opentap.cli import flows
+
+    p = argparse.ArgumentParser(prog="opentap")
+    flows.add_command(p.add_subparsers(dest="command", required=True))
+    return p.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = _flows_only(argv) if argv[:1] == ["flows"] else parser().parse_args(argv)
+    device_error = _device_error(args)
     try:
         return args.fn(args)
     except BrokenPipeError:  # `opentap captures | head`: the reader has had enough; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 0
-    except DeviceError as e:  # the device's own message
+    except device_error as e:  # the device's own message
         print(f"opentap: {e}", file=sys.stderr)
         return 1
     except StartupError as e:  # a daemon that must not start: its data directory is taken, its database broken
@@ -144,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, ValueError, OSError) as e:  # ValueError includes config.ConfigError
         print(f"opentap: {e}", file=sys.stderr)
         return 2
+
+
+def _device_error(args: argparse.Namespace) -> type[Exception]:
+    """The client's error class, for the commands that talk to a device (imported only for them)."""
+    if args.command == "flows":
+        return StartupError  # never raised by `opentap flows`: a stand-in that costs no import
+    from opentap.client.transport import DeviceError
+
+    return DeviceError
 
 
 if __name__ == "__main__":

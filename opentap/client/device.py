@@ -114,9 +114,9 @@ class Device:
     def capture(self, type: str, start: TimeLike, stop: TimeLike, *, observationpt: str | None = None,
                 period: int | None = None, filter: str | None = None, snaplen: int | None = None,
                 keep_packets: bool | None = None, id: str | None = None) -> Capture:
-        """Schedule a capture of `type` (netflow, ethernet, linkstats) from start to stop: UNIX seconds,
+        """Schedule a capture of `type` (netflow, ethernet, linkstats, sensor) from start to stop: UNIX seconds,
         datetimes, "now", "+10s", "+2m" (both relative to the same now) or ISO 8601 (UTC unless it says).
-        observationpt None = the device's default; period in ms (linkstats); filter (BPF) and snaplen
+        observationpt None = the device's default; period in ms (linkstats, sensor); filter (BPF) and snaplen
         (ethernet, netflow); keep_packets (netflow); id: your own id for it."""
         now = time.time()
         body = {"type": type, "start": parse_time(start, now), "stop": parse_time(stop, now),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,7 +45,11 @@ SCHEMAS: dict[str, dict[str, str]] = {
                                                     ("tx", "bytes packets errors dropped carrier collision"))
            for c in names.split()},
     },
+    # then a float column per sensor of the point, named by its kind (OPEN below): the header says which
+    "sensor": {"time": EPOCH_MS},
 }
+# types whose CSV has the columns above and then any number more, all of this kind (read from the header)
+OPEN: dict[str, str] = {"sensor": FLOAT}
 # nfdump's flow CSV ends in a three-line trailer ("Summary", its header, the totals): not rows
 NETFLOW_TRAILER = b"\nSummary\n"
 _READ_DTYPES: dict[str, object] = {INT: "int64", NULLABLE_INT: "Int64", FLOAT: "float64", TEXT: str,
@@ -59,9 +64,9 @@ def schema(capture_type: str) -> dict[str, str]:
                          f"(it knows {', '.join(SCHEMAS)}); download() gets the raw data") from None
 
 
-def empty_frame(capture_type: str) -> pd.DataFrame:
-    """No rows, the columns and dtypes a capture of this type has."""
-    return read_frame(capture_type, iter([",".join(schema(capture_type)).encode() + b"\n"]))
+def empty_frame(capture_type: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """No rows, the columns and dtypes a capture of this type has (of an open type: these columns)."""
+    return read_frame(capture_type, iter([",".join(columns or schema(capture_type)).encode() + b"\n"]))
 
 
 def read_frame(capture_type: str, chunks: Iterator[bytes]) -> pd.DataFrame:
@@ -80,12 +85,20 @@ def iter_frames(capture_type: str, chunks: Iterator[bytes], rows: int = 200_000)
             yield _typed(capture_type, part)
 
 
-def arrow_schema(capture_type: str) -> pa.Schema:
+def arrow_schema(capture_type: str, columns: list[str] | None = None) -> pa.Schema:
     import pyarrow as pa
 
     kinds = {INT: pa.int64(), NULLABLE_INT: pa.int64(), FLOAT: pa.float64(), TEXT: pa.string()}
     return pa.schema([(name, pa.timestamp("ns", tz="UTC") if kind in TIME_KINDS else kinds[kind])
-                      for name, kind in schema(capture_type).items()])
+                      for name, kind in column_kinds(capture_type, columns).items()])
+
+
+def column_kinds(capture_type: str, columns: list[str] | None = None) -> dict[str, str]:
+    """Column -> kind: the type's schema, and for an open type (sensor) the further columns the CSV named."""
+    known = schema(capture_type)
+    if capture_type not in OPEN or columns is None:
+        return known
+    return {**known, **{c: OPEN[capture_type] for c in columns[len(known):]}}
 
 
 def write_parquet(capture_type: str, chunks: Iterator[bytes], path: str | os.PathLike[str],
@@ -95,12 +108,16 @@ def write_parquet(capture_type: str, chunks: Iterator[bytes], path: str | os.Pat
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    parts = iter_frames(capture_type, chunks, rows)
+    first = next(parts, None)
+    # a sensor capture's columns are its header's; none at all (not even a header) is the type's own
+    columns = list(first.columns) if first is not None and capture_type in OPEN else None
     # with pandas' metadata, so pandas reads the file back with these dtypes (nullable Int64, UTC times)
-    target = pa.Table.from_pandas(empty_frame(capture_type), schema=arrow_schema(capture_type),
+    target = pa.Table.from_pandas(empty_frame(capture_type, columns), schema=arrow_schema(capture_type, columns),
                                   preserve_index=False).schema
     total = 0
     with atomic_file(path) as f, pq.ParquetWriter(f, target) as writer:
-        for part in iter_frames(capture_type, chunks, rows):
+        for part in ([] if first is None else [first, *parts]):
             writer.write_table(pa.Table.from_pandas(part, schema=target, preserve_index=False))
             total += len(part)
     return total
@@ -132,9 +149,12 @@ def _umask() -> int:
 
 def _csv_options(capture_type: str) -> dict[str, object]:
     columns = schema(capture_type)
+    dtype: dict[str, object] = {c: _READ_DTYPES.get(k, str) for c, k in columns.items()}
+    if capture_type in OPEN:  # the columns after the known ones, whatever the header names them
+        dtype = defaultdict(lambda: _READ_DTYPES[OPEN[capture_type]], dtype)
     return {
         # times arrive as text (nfdump's) or as float epoch ms: read as such, converted in _typed
-        "dtype": {c: _READ_DTYPES.get(k, str) for c, k in columns.items()},
+        "dtype": dtype,
         "na_values": [""], "keep_default_na": False,  # only an empty field is missing ("NA" is text)
     }
 
@@ -143,7 +163,7 @@ def _typed(capture_type: str, df: pd.DataFrame) -> pd.DataFrame:
     """Check the columns, then turn the time columns into UTC datetimes."""
     import pandas as pd
 
-    columns = schema(capture_type)
+    columns = column_kinds(capture_type, list(df.columns))
     if list(df.columns) != list(columns):
         raise ValueError(f"the device's {capture_type} CSV has columns {list(df.columns)}, "
                          f"this client expects {list(columns)}")

@@ -50,6 +50,8 @@ class Reconciler:
         self.tunnels = Tunnels(tunnels) if tunnels is not None and host is not None else None
         self.applied: dict[int, Mirror] = {}  # slot -> what we last installed (or found installed)
         self.drift = 0  # times the kernel was found not as we left it (rules changed, gone, or unwanted)
+        self.passes = {"quick": 0, "full": 0}  # for /metrics, as drift and errors
+        self.errors = 0
         self._poke, self._stop, self._audit = threading.Event(), threading.Event(), threading.Event()
         self._ready = threading.Event()  # set by the first full pass: until then nothing we installed is known
         self._lock = threading.Lock()  # one pass's changes at a time: a quick, a full, or the API's on a delete
@@ -103,7 +105,9 @@ class Reconciler:
     def _pass(self, full: bool) -> None:
         try:
             self.run_once(full)
+            self.passes["full" if full else "quick"] += 1
         except Exception:  # a bad pass (the database away, say) must not end reconciling; the next one retries
+            self.errors += 1
             log.exception("datapath reconciliation failed")
 
     def run_once(self, full: bool = False) -> None:

@@ -48,7 +48,9 @@ def _wrapper() -> list[str]:
 @pytest.fixture(scope="module")
 def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
     pytest.importorskip("schemathesis", reason="schemathesis is not installed (pip install -e '.[test]')")
-    with running(tmp_path_factory.mktemp("schemathesis"), wrapper=_wrapper()) as d:
+    # a sensor point too, so that /capabilities lists one and sensor captures are fuzzed
+    with running(tmp_path_factory.mktemp("schemathesis"), wrapper=_wrapper(),
+                 extra_toml='[sensors.demo]\ndriver = "simulated"\nkind = "motion"') as d:
         yield d
 
 

@@ -33,7 +33,7 @@ def test_capabilities(make_client) -> None:
                          capture_length_limit=600, retention_minutes=30)
     caps = client.get("/capabilities", headers=headers()).json()
     assert client.get("/", headers=headers()).json() == caps
-    assert caps["capture_types"] == ["netflow", "ethernet", "linkstats"]
+    assert caps["capture_types"] == ["netflow", "ethernet", "linkstats", "sensor"]
     assert caps["network_observation_pts"] == ["lo", "lab"] and caps["retention"] == "30"  # text, as the original
     assert caps["capture_length_limit"] == 600 and caps["default_observation_point"] == "lo"
     assert caps["observation_points"]["network"][0] == {"name": "lo", "interface": "lo"}

@@ -76,9 +76,10 @@ def test_a_lost_database_is_rebuilt_from_the_manifests(rig: EngineRig) -> None:
     assert done is not None and (done.state, done.reason) == ("complete", restored)
     same = ("packets", "bytes", "start", "stop", "finished_at")
     assert [getattr(done, k) for k in same] == [getattr(before, k) for k in same]
-    live = rig.row("live")  # its manifest said running: restored, then resumed like any running capture
+    live = rig.row("live")  # its manifest said running (and stopped): restored, then resumed as after a stop
     assert (live.project_id, live.state, live.segments) == ("alice", "running", 2)
-    assert live.reason.startswith(f"{restored}; the daemon was down from about "), live.reason
+    assert re.fullmatch(f"device stopped at {WHEN}; {restored}; restarted at {WHEN}: no data for that gap",
+                        live.reason), live.reason
     assert rig.row("stray", project="bob") is None and not stray.exists()
     kept = list((rig.cfg.data_dir / "quarantine").iterdir())  # never deleted: kept for an administrator
     assert len(kept) == 1 and kept[0].name.endswith("-bob-stray") and (kept[0] / "data-001.dat").exists()
