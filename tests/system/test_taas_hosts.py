@@ -72,10 +72,10 @@ def active(net: Any, *flows: Any, timeout: float = 10) -> None:
         wait(lambda f=f: status(net, f), lambda st: st[0] == "ACTIVE", timeout, f"tap flow {f.id}")
 
 
-def udp(ns: str, dst: str, count: int, rate: float = 0) -> subprocess.Popen:
-    """count datagrams from namespace ns to dst (at rate per second, if given), in the background."""
-    return subprocess.Popen(["ip", "netns", "exec", ns, "python3", TRAFFIC, "udp", dst, "5000", str(count), "64",
-                             *([str(rate)] if rate else [])], stdout=subprocess.DEVNULL)
+def udp(ns: str, dst: str, count: int, rate: float = 0, size: int = 64) -> subprocess.Popen:
+    """count datagrams of size bytes from namespace ns to dst (at rate per second, if given), in the background."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, "python3", TRAFFIC, "udp", dst, "5000", str(count),
+                             str(size), *([str(rate)] if rate else [])], stdout=subprocess.DEVNULL)
 
 
 def send(lab: Lab, *bursts: tuple[str, str, int]) -> None:
@@ -124,8 +124,16 @@ def test_the_workflow_across_three_hosts(lab: tuple[Lab, Server], tmp_path: Path
             in_ns(h2.ns, "python3", TRAFFIC, "frames", vm2.tap, "198.18.99.1", vm2.ip, vlan, "10")
     assert seen == {("198.18.99.1", 100): 10, ("198.18.99.1", 305): 10}
     # deleting the tap service (the flow goes with it) leaves nothing of ours on any host, and no copies
-    again = alice.create_tap_flow(tap_service_id=service.id, source_port=port["vm1"].id, direction="BOTH")
+    again = alice.create_tap_flow(tap_service_id=service.id, source_port=port["vm1"].id, direction="OUT")
     active(alice, again)
+    # full-size frames (1514 bytes) no longer fit one outer packet (1500 - 36): each arrives whole all the same
+    # (the underlay fragments it, h3 reassembles it), and h1's agent counts them as oversize copies
+    with copies(lab_.monitor, tmp_path) as seen:
+        assert udp(vm1.ns, vm1.host_ip, 10, size=1472).wait(60) == 0
+        send(lab_, (vm1.ns, vm1.host_ip, 5))
+    assert seen == {(vm1.ip, None): 15}
+    wait(lambda: {a.host: a.configuration.get("oversize_copies") for a in net.agents()}["h1"], lambda n: n == 10,
+         15, "h1's count of oversize copies (at its next full pass)")
     assert h1.ours() and h3.ours()
     alice.delete_tap_service(service)
     for h in (h1, h2, h3):
