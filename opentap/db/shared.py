@@ -15,6 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session
 
+from opentap.worker import Worker
+
 log = logging.getLogger("opentap.db")
 CHANNEL = "opentap_taas"  # one channel; the payload names the hosts concerned ("*": every host)
 PAYLOAD_MAX = 7900  # PostgreSQL's NOTIFY payload limit is 8000 bytes
@@ -54,28 +56,20 @@ def notify(s: Session, hosts: set[str]) -> None:
     s.execute(sa.select(sa.func.pg_notify(CHANNEL, payload)))
 
 
-class Listener:
+class Listener(Worker):
     """A thread LISTENing on the channel with a connection of its own (psycopg, autocommit), calling
     on_payload(payload) for each notification. When the server goes (a restart), it reconnects with a growing
     pause, and then calls on_payload(EVERYONE) once: notifications sent meanwhile are lost, and a quick pass
     finds what they would have said."""
 
+    thread_name = "db-listen"
+
     def __init__(self, url: str, on_payload: Callable[[str], None]) -> None:
         # SQLAlchemy's postgresql+psycopg://... as libpq understands it
         self.conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        super().__init__()
         self.on_payload = on_payload
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.connected = threading.Event()  # set while listening (tests wait for it)
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="db-listen", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
 
     def _run(self) -> None:
         import psycopg  # here: only PostgreSQL deployments need it

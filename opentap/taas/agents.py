@@ -9,7 +9,6 @@ host can mirror at all, and the datapath's counts) is read from the reconciler a
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from opentap.db import shared
 from opentap.db.models import Base
+from opentap.worker import Worker
 
 from .attributes import Attr, Resource, boolean, string
 
@@ -95,29 +95,24 @@ def agents(s: Session, down_time: float) -> list[dict[str, Any]]:
     return [render(r, down_time) for r in _rows(s)]
 
 
-class Heartbeat:
+class Heartbeat(Worker):
     """Registers this host, then beats every interval: writes the database's time and the host's configurations.
     A beat that fails (the database restarting) is logged and tried again at the next one; the row is made again
     if someone removed it."""
 
+    thread_name = "heartbeat"
+
     def __init__(self, sessions: sessionmaker, host: str, tunnel_ip: str | None, interval: float,
                  configurations: Callable[[], dict[str, Any]]) -> None:
+        super().__init__()
         self.sessions, self.host, self.tunnel_ip = sessions, host, tunnel_ip
         self.interval, self.configurations = interval, configurations
         self.started_at = time.time()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._failing = False
 
     def start(self) -> None:
         self.beat()  # registered before the API serves: a listing shows this host at once
-        self._thread = threading.Thread(target=self._run, name="heartbeat", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
+        super().start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
