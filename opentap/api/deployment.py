@@ -49,6 +49,9 @@ class Deployment:
             return {"tunnel_type": "vxlan", "tunnel_ip": cfg.tunnel_ip, "datapath": reconciler is not None,
                     "shared_database": multihost(cfg), **counts}
 
+        if not multihost(cfg) and cfg.tunnel_ip is not None:  # the "SQLite stays single-host, and says so"
+            log.warning("tunnel_ip is set, but the database is SQLite: this device is a deployment of one host, "
+                        "with no tunnels (several hosts share one PostgreSQL database_url)")
         # three beats within the down time: one lost beat (a slow database) does not make this host look dead
         self.heartbeat = Heartbeat(sessions, cfg.host, cfg.tunnel_ip, cfg.agent_down_time / 3, configurations)
         self.listener = (shared.Listener(cfg.database_url, reconciler.notified)

@@ -146,9 +146,10 @@ def hosts(args: argparse.Namespace) -> int:
     for o in objs:
         o["state"] = "alive" if o["alive"] else "dead"
         o["tunnel_ip"] = o["configurations"].get("tunnel_ip")
-        o["mirrors"], o["tunnels"] = (o["configurations"].get(k) for k in ("mirrors", "tunnels"))
+        o["mirrors"], o["tunnels"], o["oversize"] = (o["configurations"].get(k)
+                                                     for k in ("mirrors", "tunnels", "oversize_copies"))
     print(render(objs, args.format, ["host", "state", "tunnel_ip", "heartbeat_timestamp", "started_at", "mirrors",
-                                     "tunnels"]))
+                                     "tunnels", "oversize"]))
     return 0
 
 

@@ -18,8 +18,10 @@ ROLES = {"admin": "tok-admin", "member": "tok-alice", "reader": "tok-alice-reade
 
 
 @pytest.mark.parametrize("role", list(ROLES))
-def test_agents_are_listed_for_admins_only(make_client: Callable[..., TestClient], role: str) -> None:
+def test_agents_are_listed_for_admins_only(make_client: Callable[..., TestClient], role: str,
+                                           caplog: pytest.LogCaptureFixture) -> None:
     api = make_client(host="hv1", tunnel_ip="198.18.10.1")
+    assert "the database is SQLite: this device is a deployment of one host" in caplog.text
     h = {"X-Auth-Token": ROLES[role]}
     listed = api.get("/v2.0/agents", headers=h).json()["agents"]
     if role != "admin":
