@@ -161,28 +161,35 @@ class Counters:
                 "hm_tx_dropped": tx_dropped(self.host), "ha_tx_dropped": tx_dropped(self.lan.ha)}
 
 
+@contextmanager
+def iperf_server(ns: str, addr: str) -> Iterator[subprocess.Popen]:
+    """`iperf3 -s -1` in ns on addr, listening when the block begins; killed if still there when it ends."""
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-J", "-B", addr,
+                               "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while f"{addr}:{IPERF_PORT}" not in in_ns(ns, "ss", "-Htln").stdout:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("iperf3 server did not start listening")
+            time.sleep(0.02)
+        yield server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def iperf(lan: Lan, cnt: Counters, seconds: int, *client_args: str) -> tuple[dict[str, Any], dict[str, int]]:
     """One iperf3 test A -> B: the client's JSON and the counters' deltas over the whole test (control
     connection included: both sides of the count see it), read once its last packets have settled."""
     before = cnt.read()
-    server = subprocess.Popen(["ip", "netns", "exec", lan.ns_b, "iperf3", "-s", "-1", "-J", "-B", B_IP,
-                               "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while f"{B_IP}:{IPERF_PORT}" not in in_ns(lan.ns_b, "ss", "-Htln").stdout:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("iperf3 server did not start listening")
-            time.sleep(0.02)
+    with iperf_server(lan.ns_b, B_IP) as server:
         done = in_ns(lan.ns_a, "iperf3", "-c", B_IP, "-p", str(IPERF_PORT), "-J", "-t", str(seconds), *AFFINITY,
                      *client_args, timeout=seconds + 30, check=False)
         result = json.loads(done.stdout or "{}")
         if done.returncode or "error" in result:
             raise RuntimeError(f"iperf3 client failed: {result.get('error', done.stderr.strip())}")
         server.wait(15)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     time.sleep(0.3)  # late ACKs/FINs and the monitor's backlog reach the counters on both sides
     after = cnt.read()
     return result, {k: after[k] - before[k] for k in before}
@@ -352,6 +359,10 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     ap.add_argument("--hosts", action="store_true", help="across three hosts (bench/mirror_hosts.py; flows default "
                     "200, quick 50)")
+    ap.add_argument("--underlay-mtu", type=int, default=1500, help="--hosts: the underlay's MTU (default 1500; "
+                    "1550 and up carry full-size copies without fragmenting them)")
+    ap.add_argument("--vm-mtu", type=int, default=1500, help="--hosts: the VM's MTU (default 1500; Neutron gives "
+                    "VMs on VXLAN networks 1450)")
     ap.add_argument("--seconds", type=int, help="TCP seconds per run (default 4; quick 2)")
     ap.add_argument("--rounds", type=int, help="TCP rounds of unmirrored + mirrored (default 5; quick 1)")
     ap.add_argument("--udp-seconds", type=int, help="seconds per UDP rate (default 3; quick 1)")

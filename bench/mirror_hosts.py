@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mirror import AFFINITY, IPERF_PORT, PAYLOAD, RATES, Api, log, pct
+from mirror import AFFINITY, IPERF_PORT, PAYLOAD, RATES, Api, iperf_server, log, pct
 
 from tests.support.apicalls import headers
 from tests.support.hostlab import PASSWORD, Host, Lab, in_ns
@@ -51,24 +51,13 @@ def _iperf(lab: Lab, h1: Host, seconds: int, *client_args: str) -> tuple[dict[st
     """One iperf3 test vm1 -> host 1, with the counters' deltas over it (its control connection included)."""
     vm = h1.vms["vm1"]
     before = _counters(lab, h1)
-    server = subprocess.Popen(["ip", "netns", "exec", h1.ns, "iperf3", "-s", "-1", "-B", vm.host_ip,
-                               "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while f"{vm.host_ip}:{IPERF_PORT}" not in in_ns(h1.ns, "ss", "-Htln"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("iperf3 server did not start listening")
-            time.sleep(0.02)
+    with iperf_server(h1.ns, vm.host_ip) as server:
         out = in_ns(vm.ns, "iperf3", "-c", vm.host_ip, "-p", str(IPERF_PORT), "-J", "-t", str(seconds), *AFFINITY,
                     *client_args, timeout=seconds + 30, check=False)
         result = json.loads(out or "{}")
         if "error" in result or "end" not in result:
             raise RuntimeError(f"iperf3 client failed: {result.get('error', out[-300:])}")
         server.wait(15)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     time.sleep(0.3)  # late ACKs and the copies in flight reach the counters
     after = _counters(lab, h1)
     return result, {k: after[k] - before[k] for k in before}
@@ -95,7 +84,8 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
     with ExitStack() as stack:
         work = Path(tempfile.mkdtemp(prefix="otbench-hosts-"))
         stack.callback(shutil.rmtree, work, True)
-        lab = Lab(work, hosts=3, vms={"h1": "vm1"}, prefix=f"otbh{os.getpid() % 1000}")
+        lab = Lab(work, hosts=3, vms={"h1": "vm1"}, prefix=f"otbh{os.getpid() % 1000}",
+                  underlay_mtu=args.underlay_mtu, vm_mtu=args.vm_mtu)
         pg = Server(listen=(lab.pg_ip,), password=PASSWORD)
         stack.callback(pg.stop)
         stack.callback(lab.down)  # first out: the daemons stop before their database does
@@ -153,12 +143,14 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         with suppress(httpx.HTTPError, RuntimeError):
             api.delete("tap_services", service)
         return {"tcp": {"runs": runs, "best_gbps": best, "ratio": round(best["mirrored"] / best["plain"], 3)},
-                "udp": udp, "activation": act, "mirror_activation_ms": activations}
+                "udp": udp, "activation": act, "mirror_activation_ms": activations,
+                "mtu": {"underlay": args.underlay_mtu, "vm": args.vm_mtu}}
 
 
 def report(r: dict[str, Any]) -> str:
     tcp, act = r["tcp"], r["activation"]
-    lines = [f"1. TCP vm1 -> host 1, copies to host 3 over VXLAN: unmirrored {tcp['best_gbps']['plain']:.2f} Gbit/s, "
+    lines = [f"underlay MTU {r['mtu']['underlay']}, the VM's MTU {r['mtu']['vm']}", "",
+             f"1. TCP vm1 -> host 1, copies to host 3 over VXLAN: unmirrored {tcp['best_gbps']['plain']:.2f} Gbit/s, "
              f"mirrored (BOTH) {tcp['best_gbps']['mirrored']:.2f} Gbit/s, ratio {tcp['ratio']:.2f} (goal >= 0.80)"]
     for mode, runs in tcp["runs"].items():
         lines.append(f"   {mode:>8}: " + ", ".join(f"{x['gbps']:.2f} Gbit/s (copies {x['received']}/{x['expected']})"

@@ -134,8 +134,11 @@ class Lab:
     behind montap on `monitor_host`. Everything is removed by down(), whatever was made."""
 
     def __init__(self, workdir: Path, hosts: int = 3, vms: dict[str, str] | None = None, monitor_host: str = "h3",
-                 prefix: str | None = None) -> None:
+                 prefix: str | None = None, underlay_mtu: int = 1500, vm_mtu: int = 1500) -> None:
         self.prefix = prefix or f"ot{os.getpid() % 100000}"
+        # 1500 both: a VM's full-size frame does not fit one VXLAN packet (DESIGN.md, "MTU"); Neutron gives VMs on
+        # VXLAN networks 1450, which does
+        self.underlay_mtu, self.vm_mtu = underlay_mtu, vm_mtu
         self.underlay = f"198.19.{os.getpid() % 250}"
         self.pg_ip = f"{self.underlay}.254"  # where PostgreSQL listens for the hosts
         self.workdir = workdir
@@ -164,6 +167,8 @@ class Lab:
             ip("link", "add", uplink, "type", "veth", "peer", "name", "u0", "netns", h.ns)
             sysctl(f"net.ipv6.conf.{uplink}.disable_ipv6", "1")
             ip("link", "set", uplink, "master", self.bridge)
+            ip("link", "set", uplink, "mtu", str(self.underlay_mtu))
+            ip("link", "set", "u0", "mtu", str(self.underlay_mtu), ns=h.ns)
             ip("link", "set", uplink, "up")
             ip("addr", "add", f"{h.tunnel_ip}/24", "dev", "u0", ns=h.ns)
             ip("link", "set", "u0", "up", ns=h.ns)
@@ -182,6 +187,8 @@ class Lab:
         vm = Vm(f"{self.prefix}v{n}", f"198.18.{20 + n}.2", f"198.18.{20 + n}.1", f"{name}tap")
         _netns(vm.ns)
         ip("link", "add", vm.tap, "type", "veth", "peer", "name", "eth0", "netns", vm.ns, ns=h.ns)
+        ip("link", "set", vm.tap, "mtu", str(self.vm_mtu), ns=h.ns)
+        ip("link", "set", "eth0", "mtu", str(self.vm_mtu), ns=vm.ns)
         ip("addr", "add", f"{vm.host_ip}/24", "dev", vm.tap, ns=h.ns)
         ip("link", "set", vm.tap, "up", ns=h.ns)
         ip("addr", "add", f"{vm.ip}/24", "dev", "eth0", ns=vm.ns)
