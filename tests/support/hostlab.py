@@ -122,8 +122,8 @@ class Host:
             if " vxlan " in line:
                 found[name] = line
             qdiscs = in_ns(self.ns, "tc", "qdisc", "show", "dev", name)
-            filters = in_ns(self.ns, "tc", "filter", "show", "dev", name, "ingress", check=False) + in_ns(
-                self.ns, "tc", "filter", "show", "dev", name, "egress", check=False)
+            filters = in_ns(self.ns, "tc", "-s", "filter", "show", "dev", name, "ingress", check=False) + in_ns(
+                self.ns, "tc", "-s", "filter", "show", "dev", name, "egress", check=False)
             if "clsact" in qdiscs or filters.strip():
                 found[name] = found.get(name, "") + qdiscs + filters
         return found

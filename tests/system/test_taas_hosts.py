@@ -168,7 +168,7 @@ def test_an_agent_killed_during_a_stream(lab: tuple[Lab, Server], tmp_path: Path
         h2.wait_up()
         active(net, two)
         assert [s.wait(30) for s in streams] == [0, 0]
-    assert {src: n for (src, _), n in seen.items()} == {vm1.ip: 4000, vm2.ip: 4000}
+    assert {src: n for (src, _), n in seen.items()} == {vm1.ip: 4000, vm2.ip: 4000}, where_lost(lab_)
     assert "drift" not in h2.log()[logged:]  # it adopted its rules, changing none
     net.delete_tap_service(service)
 
@@ -189,7 +189,7 @@ def test_postgres_restarted_during_a_stream(lab: tuple[Lab, Server], tmp_path: P
         time.sleep(1)
         pg.restart()
         assert stream.wait(30) == 0
-    assert {src: n for (src, _), n in seen.items()} == {vm1.ip: 3000}
+    assert {src: n for (src, _), n in seen.items()} == {vm1.ip: 3000}, where_lost(lab_)
     assert {name: h.proc.pid for name, h in lab_.hosts.items() if h.proc} == pids
     assert all(h.proc.poll() is None for h in lab_.hosts.values() if h.proc)
     # every agent is back on the database: a new flow turns ACTIVE through NOTIFY and both ends' passes
@@ -201,6 +201,19 @@ def test_postgres_restarted_during_a_stream(lab: tuple[Lab, Server], tmp_path: P
     for h in lab_.hosts.values():
         wait(lambda h=h: "listening for TaaS changes again" in h.log(), bool, 20, f"{h.name}'s listener")
     net.delete_tap_service(service)
+
+
+def where_lost(lab: Lab) -> str:
+    """For a failure's message: what each host's filters of ours counted (copies made, copies delivered), the
+    monitor's drops, and the daemons' warnings, so that a lost copy can be placed."""
+    lines = []
+    for h in lab.hosts.values():
+        for name, text in h.ours().items():
+            lines += [f"{h.name} {name}: {x.strip()}" for x in text.splitlines() if "pkt" in x or "cookie" in x]
+        lines += [f"{h.name} log: {x}" for x in h.log().splitlines() if " WARNING " in x and "heartbeat" not in x
+                  and "notifications" not in x][-10:]
+    lines.append("monitor m0: " + in_ns(lab.monitor, "ip", "-s", "link", "show", "m0"))
+    return "\n".join(lines)
 
 
 def _retry(call: Any) -> Any:
