@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format", "metrics_listen", "sensors", "export",
+    "ethernet_default_format", "metrics_listen", "sensors", "export", "host", "tunnel_ip", "agent_down_time",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -120,6 +120,13 @@ class Config:
     project_max_concurrent_captures: int | None = None
     project_disk_quota_mb: float | None = None
     projects: dict[str, dict[str, float]] = field(default_factory=dict)
+    # TaaS across hosts (DESIGN.md, "Hosts"): this daemon's host name, which ports name in binding:host_id (default:
+    # device_name, itself the machine's hostname by default, so ports made before keep their host), the address
+    # other hosts' tunnels reach it at (None: no tunnels to or from here), and how long a host may go without a
+    # heartbeat before its agent counts as dead
+    host: str = ""
+    tunnel_ip: str | None = None
+    agent_down_time: float = 15
     metrics_listen: tuple[str, int] | None = None  # /metrics without a token, on this loopback HOST:PORT
 
     @property
@@ -198,7 +205,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     return _build(p, raw, legacy)
 
 
-def _number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
+def number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
     if isinstance(value, str):  # the original format's values are text: ASCII digits only, as on the wire
         if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
             raise ConfigError(path, key, f"must be a number (got {value!r})")
@@ -241,7 +248,7 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
                          ("flow_active_timeout", False), ("flow_idle_timeout", False), ("ssh_port", True),
                          ("project_max_concurrent_captures", True), ("project_disk_quota_mb", False)):
         if key in raw:
-            setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+            setattr(cfg, key, number(path, key, raw[key], integer=integer))
     for key in ("tls_cert", "tls_key", "socket"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key]:
@@ -270,6 +277,9 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         except exportaddr.ExportError as e:
             raise ConfigError(path, "export", str(e)) from None
     check_listen(cfg)
+    from opentap import confighosts  # here: it imports this module
+
+    confighosts.apply(path, raw, cfg)
     if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
         cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])
         if not is_loopback(cfg.metrics_listen[0]):
@@ -315,7 +325,7 @@ def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
         if unknown:
             raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "unknown key (known: max_concurrent_captures, "
                                                                    "disk_quota_mb)")
-        out[name] = {k: _number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
+        out[name] = {k: number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
                      for k, v in table.items()}
     return out
 

@@ -10,18 +10,13 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from opentap import __version__, filemodes
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 from opentap.datalock import DataDirLock
-from opentap.datapath.base import has_net_admin
-from opentap.datapath.tc import TcDriver
 from opentap.db.session import Health, open_database
-from opentap.identity import device_id
-from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
 from . import (
@@ -40,19 +35,10 @@ from . import (
     retrieve,
     ui,
 )
+from .deployment import Deployment, datapath_for, multihost
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
-QDISC_LEDGER = "clsact-made.json"  # the clsact qdiscs the datapath created, which it removes once empty
-
-
-def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
-    """The tc datapath when this process may change tc rules; else tap flows stay DOWN (and say why in the log).
-    Its rules carry this device's id, which outlives the database (opentap/identity.py)."""
-    if not has_net_admin():
-        log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
-        return None
-    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir), ledger=cfg.data_dir / QDISC_LEDGER))
 
 
 def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
@@ -72,9 +58,11 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         if own_lock:
             lock.release()
         raise
-    datapath = _datapath(sessions, cfg)
+    datapath = datapath_for(sessions, cfg)
     dev = DeviceState(cfg, sessions, CaptureEngine(cfg, sessions),
-                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.device_name), datapath)
+                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.host,
+                                shared=multihost(cfg)), datapath)
+    hosts = Deployment(sessions, cfg, datapath)
     health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
@@ -82,12 +70,14 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         dev.engine.start()
         if dev.datapath:
             dev.datapath.start()
+        hosts.start()
         open_metrics = metrics.serve_open(dev, app.state.metrics)
         try:
             yield
         finally:
             if open_metrics:
                 open_metrics[0].shutdown()
+            hosts.stop()
             if dev.datapath:
                 dev.datapath.stop()
             dev.engine.shutdown()

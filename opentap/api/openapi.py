@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from opentap.taas import apidoc
+from opentap.taas.agents import AGENTS
 from opentap.taas.attributes import RESOURCES
 
 from . import browsedoc, schemas
@@ -158,6 +159,13 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
         ops[("delete", res.path + "/{obj_id}")] = Op(
             {"204": _json(None, "deleted")}, [400, 401, 403, 404] + ([412] if revised else []), obj_id,
             note=IF_MATCH if revised else NO_IF_MATCH)
+    ops[("get", AGENTS.path)] = Op(
+        {"200": _json(apidoc.list_response(AGENTS), "this deployment's hosts (admins; anyone else: none)")},
+        [400, 401, 404], apidoc.list_parameters(AGENTS),
+        note="A 400 when sort_dir does not pair with sort_key; a 404 for an unknown marker.")
+    ops[("get", AGENTS.path + "/{obj_id}")] = Op(
+        {"200": _json({"$ref": "#/components/schemas/agent_response"}, "the agent")}, [400, 401, 404],
+        obj_id + fields, note="A 404 for anyone but an admin, as Neutron hides agents.")
     extension = {"type": "object", "required": ["extension"], "properties": {"extension": apidoc.EXTENSION}}
     ops[("get", "/v2.0/extensions")] = Op({"200": _json({"type": "object", "required": ["extensions"], "properties": {
         "extensions": {"type": "array", "items": apidoc.EXTENSION}}}, "the extensions served")}, [400, 401])
@@ -269,7 +277,7 @@ def document(app: FastAPI) -> dict[str, Any]:
     kept = {k: v for k, v in generated.items() if k not in ("HTTPValidationError", "ValidationError", "CaptureBody")}
     parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | schemas.KEYSTONE | {
         "JsonValue": apidoc.JSON_VALUE} | browsedoc.SCHEMAS | {
-        f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
+        f"{r.member}_response": apidoc.member_response(r) for r in (*RESOURCES, AGENTS)}
     parts["securitySchemes"] = {SCHEME: {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token",
         "description": "a token from `opentap token create` (or the admin token `opentap config init` wrote)"}}
