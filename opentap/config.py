@@ -266,7 +266,6 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
             if not isinstance(raw[key], str) or not NAME_RE.match(raw[key]):
                 raise ConfigError(path, key, f"must be a user or group name (got {raw[key]!r})")
             setattr(cfg, key, raw[key])
-    cfg.projects = _projects(path, raw.get("projects", {}))
     fmt = raw.get("ethernet_default_format", cfg.ethernet_default_format)
     if fmt not in ("pcap", "csv"):
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
@@ -277,17 +276,14 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
         except exportaddr.ExportError as e:
             raise ConfigError(path, "export", str(e)) from None
     check_listen(cfg)
-    from opentap import confighosts  # here: it imports this module
+    from opentap import confighosts, configlimits  # here: they import this module
 
     confighosts.apply(path, raw, cfg)
+    configlimits.apply(path, raw, cfg)
     if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
         cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])
         if not is_loopback(cfg.metrics_listen[0]):
             raise ConfigError(path, "metrics_listen", "must be a loopback address: the metrics there need no token")
-    if "tap_id_range" in raw:
-        cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
-    if "taas_quota" in raw:
-        cfg.taas_quota = _taas_quota(path, raw["taas_quota"])
     default = raw.get("default_observation_point")
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
@@ -309,47 +305,6 @@ def check_listen(cfg: Config, where: str = "listen") -> None:
     if not cfg.tls:
         raise ConfigError(cfg.path, where, f"listening on {cfg.listen_host}, beyond loopback, needs HTTPS: set "
                                            "tls_cert and tls_key (`opentap config init` makes a self-signed pair)")
-
-
-def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
-    """[projects.NAME]: a project's own limits, overriding project_max_concurrent_captures and
-    project_disk_quota_mb."""
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "projects", "must be a table of [projects.NAME] tables")
-    out: dict[str, dict[str, float]] = {}
-    for name, table in raw.items():
-        key = f"projects.{name}"
-        if not NAME_RE.match(name) or not isinstance(table, dict):
-            raise ConfigError(path, key, "must be a [projects.NAME] table with a project id as NAME")
-        unknown = set(table) - {"max_concurrent_captures", "disk_quota_mb"}
-        if unknown:
-            raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "unknown key (known: max_concurrent_captures, "
-                                                                   "disk_quota_mb)")
-        out[name] = {k: number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
-                     for k, v in table.items()}
-    return out
-
-
-def _id_range(path: Path, key: str, value: object) -> tuple[int, int]:
-    ok = (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
-          and 1 <= value[0] <= value[1] <= 4094)
-    if not ok:
-        raise ConfigError(path, key, f"must be [FIRST, LAST] with 1 <= FIRST <= LAST <= 4094 (got {value!r})")
-    return value[0], value[1]
-
-
-def _taas_quota(path: Path, raw: object) -> dict[str, int]:
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "taas_quota", "must be a table: [taas_quota] with tap_service = N, tap_flow = N")
-    quota = dict(TAAS_QUOTA_DEFAULTS)
-    for name, value in raw.items():
-        if name not in quota:
-            raise ConfigError(path, f"taas_quota.{name}", f"unknown key (known: {', '.join(TAAS_QUOTA_DEFAULTS)})")
-        if type(value) is not int or not -1 <= value <= QUOTA_MAX:
-            raise ConfigError(path, f"taas_quota.{name}", f"must be a whole number from -1 (unlimited) to {QUOTA_MAX} "
-                                                          f"(got {value!r})")
-        quota[name] = value
-    return quota
 
 
 def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:
