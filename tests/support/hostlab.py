@@ -103,7 +103,7 @@ class Host:
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
+            self.proc.terminate()  # again, if down() sent it already: SIGTERM twice is one clean stop
             try:
                 self.proc.wait(30)
             except subprocess.TimeoutExpired:
@@ -211,6 +211,9 @@ class Lab:
             h.wait_up()
 
     def down(self) -> None:
+        for h in self.hosts.values():  # every daemon told first, so that their clean stops overlap
+            if h.proc is not None and h.proc.poll() is None:
+                h.proc.terminate()
         for h in self.hosts.values():
             h.stop()
         for ns in self.namespaces():
