@@ -10,7 +10,9 @@ The pcap is deterministic and realistic (tests/support/pcapgen.py: TCP sessions,
 Printed per side: packets/s, the ratio ours/pipeline, peak RSS of each process (bench/peak_rss.py), records lost
 (pipeline: what softflowd says it exported minus what nfdump shows; ours: metered records minus CSV rows) and
 whether the records' packets add up to the IP packets in the file. Memory must follow the number of open flows,
-not the file size: ours is also run on a quarter of the file, and the two peaks are printed side by side.
+not the file size: ours is also run on a quarter of the file, and the two peaks are printed side by side. Ours also
+runs on the same traffic as pcapng (written by Wireshark's editcap when it is installed, else by
+tests/support/pcapngbytes.py), with the same figures, and its records are checked to be the pcap run's.
 Each side runs --runs times (default 3), alternating; the fastest run of each is compared (the machine is noisy:
 the slow runs measure the neighbours), and records lost are the worst run's.
 Run: .venv/bin/python bench/flows.py [--packets N] [--seed S] [--runs R] [--json]   (needs softflowd and nfdump)
@@ -33,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support import oracles  # noqa: E402 - the test tooling lives beside the benchmark, not in the package
 from tests.support.pcapgen import generate  # noqa: E402
+from tests.support.pcapngbytes import pcap_to_pcapng  # noqa: E402
 
 
 class PeakRss:
@@ -68,6 +71,15 @@ def ours(pcap: Path, out: Path, rss: PeakRss) -> dict[str, Any]:
             "packets": packets}
 
 
+def same_records(a: Path, b: Path) -> bool:
+    """The two CSVs hold the same records (in any order: batches end elsewhere in the two formats; tr aside)."""
+    def records(path: Path) -> list[str]:
+        with path.open() as f:
+            return sorted(line.rsplit(",", 1)[0] for line in f)
+
+    return records(a) == records(b)
+
+
 def pipeline(pcap: Path, work: Path, flows_hint: int, rss: PeakRss) -> dict[str, Any]:
     recs = oracles.softflowd_pipeline(pcap, work, flows_hint=flows_hint, wrap=rss.wrap)
     return {"seconds": sum(recs.seconds.values()), "stages": recs.seconds,
@@ -94,20 +106,26 @@ def main() -> int:
         print(f"pcap: {gen.packets} packets ({gen.ip_packets} IP, {gen.ipv6} IPv6, {gen.fragments} fragments, "
               f"{gen.vlan + gen.qinq} tagged, {gen.non_ip} ARP), {pcap.stat().st_size / 2**20:.0f} MiB, "
               f"{gen.duration:.0f} s of traffic; generated in {time.perf_counter() - t:.0f} s")
+        ng = work / "bench.pcapng"
+        how = pcap_to_pcapng(pcap, ng)
+        print(f"pcapng: the same packets, {ng.stat().st_size / 2**20:.0f} MiB, written by {how}")
         rss = PeakRss(work)
-        runs_a, runs_b = [], []
+        runs_a, runs_b, runs_ng = [], [], []
         for _ in range(args.runs):  # alternating, so a noisy spell on the machine hits both sides
             # softflowd's table must hold every flow (else it force-expires them): twice the sessions is plenty
             runs_b.append(pipeline(pcap, work / "pipeline", sum(gen.sessions.values()) * 2, rss))
             runs_a.append(ours(pcap, work / "ours.csv", rss))
+            runs_ng.append(ours(ng, work / "ours-ng.csv", rss))
         a_quarter = ours(quarter, work / "quarter.csv", rss)
-    a, b = (min(runs, key=lambda r: r["seconds"]) for runs in (runs_a, runs_b))
-    for side, runs in ((a, runs_a), (b, runs_b)):  # losses and memory: the worst run's
+        same = same_records(work / "ours.csv", work / "ours-ng.csv")
+    a, b, c = (min(runs, key=lambda r: r["seconds"]) for runs in (runs_a, runs_b, runs_ng))
+    for side, runs in ((a, runs_a), (b, runs_b), (c, runs_ng)):  # losses and memory: the worst run's
         side["lost"] = max(r["lost"] for r in runs)
         side["seconds_all"] = [round(r["seconds"], 3) for r in runs]
-    a["pps"], b["pps"] = gen.packets / a["seconds"], gen.packets / b["seconds"]
-    result = {"packets": gen.packets, "ip_packets": gen.ip_packets, "ours": a, "pipeline": b,
-              "ratio": a["pps"] / b["pps"], "ours_quarter_rss_mib": a_quarter["rss_mib"]}
+        side["pps"] = gen.packets / side["seconds"]
+    result = {"packets": gen.packets, "ip_packets": gen.ip_packets, "ours": a, "pipeline": b, "ours_pcapng": c,
+              "ratio": a["pps"] / b["pps"], "ratio_pcapng": c["pps"] / b["pps"],
+              "ours_quarter_rss_mib": a_quarter["rss_mib"], "pcapng_records_same": same}
     stages = ", ".join(f"{k} {v:.2f}" for k, v in b["stages"].items())
     print(f"ours:     {a['seconds']:6.2f} s  {a['pps']:>10,.0f} packets/s  peak RSS {a['rss_mib']} MiB "
           f"(quarter file: {a_quarter['rss_mib']} MiB)  {a['records']:,} records, {a['lost']} lost, "
@@ -116,8 +134,11 @@ def main() -> int:
     print(f"pipeline: {b['seconds']:6.2f} s  {b['pps']:>10,.0f} packets/s  peak RSS MiB: {peaks}  "
           f"{b['records']:,} records, {b['lost']} lost ({b['kernel_drops']} datagrams dropped by the kernel), "
           f"packets in records {b['packets']:,} (softflowd ignores QinQ)  [{stages}]")
-    print(f"ratio ours/pipeline: {result['ratio']:.2f}x packets/s (fastest of {args.runs} runs each; all runs: "
-          f"ours {a['seconds_all']} s, pipeline {b['seconds_all']} s; records lost: the worst run's)")
+    print(f"ours on pcapng: {c['seconds']:6.2f} s  {c['pps']:>10,.0f} packets/s  peak RSS {c['rss_mib']} MiB  "
+          f"{c['records']:,} records, {c['lost']} lost, the same records as from the pcap: {'yes' if same else 'NO'}")
+    print(f"ratio ours/pipeline: {result['ratio']:.2f}x packets/s, pcapng {result['ratio_pcapng']:.2f}x (fastest of "
+          f"{args.runs} runs each; all runs: ours {a['seconds_all']} s, pcapng {c['seconds_all']} s, pipeline "
+          f"{b['seconds_all']} s; records lost: the worst run's)")
     if args.json:
         print(json.dumps(result, indent=2))
     return 0

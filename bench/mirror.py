@@ -24,7 +24,8 @@ from HA's port with direction BOTH, polled until ACTIVE (and deleted through the
 
 IPv6 is off and neighbours are static, so only the benchmark's packets are counted. The machine is noisy:
 ratios against the peer in the same run mean more than absolute numbers. Everything made is removed on exit.
-Run as root: .venv/bin/python bench/mirror.py [--quick] [--json]   (needs iperf3)
+Run as root: .venv/bin/python bench/mirror.py [--quick] [--json] [--hosts]   (needs iperf3; --hosts: PostgreSQL)
+--hosts: the same across three hosts, the copies in a VXLAN tunnel (bench/mirror_hosts.py).
 """
 
 from __future__ import annotations
@@ -160,28 +161,35 @@ class Counters:
                 "hm_tx_dropped": tx_dropped(self.host), "ha_tx_dropped": tx_dropped(self.lan.ha)}
 
 
+@contextmanager
+def iperf_server(ns: str, addr: str) -> Iterator[subprocess.Popen]:
+    """`iperf3 -s -1` in ns on addr, listening when the block begins; killed if still there when it ends."""
+    server = subprocess.Popen(["ip", "netns", "exec", ns, "iperf3", "-s", "-1", "-J", "-B", addr,
+                               "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while f"{addr}:{IPERF_PORT}" not in in_ns(ns, "ss", "-Htln").stdout:
+            if server.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("iperf3 server did not start listening")
+            time.sleep(0.02)
+        yield server
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+
+
 def iperf(lan: Lan, cnt: Counters, seconds: int, *client_args: str) -> tuple[dict[str, Any], dict[str, int]]:
     """One iperf3 test A -> B: the client's JSON and the counters' deltas over the whole test (control
     connection included: both sides of the count see it), read once its last packets have settled."""
     before = cnt.read()
-    server = subprocess.Popen(["ip", "netns", "exec", lan.ns_b, "iperf3", "-s", "-1", "-J", "-B", B_IP,
-                               "-p", str(IPERF_PORT)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while f"{B_IP}:{IPERF_PORT}" not in in_ns(lan.ns_b, "ss", "-Htln").stdout:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("iperf3 server did not start listening")
-            time.sleep(0.02)
+    with iperf_server(lan.ns_b, B_IP) as server:
         done = in_ns(lan.ns_a, "iperf3", "-c", B_IP, "-p", str(IPERF_PORT), "-J", "-t", str(seconds), *AFFINITY,
                      *client_args, timeout=seconds + 30, check=False)
         result = json.loads(done.stdout or "{}")
         if done.returncode or "error" in result:
             raise RuntimeError(f"iperf3 client failed: {result.get('error', done.stderr.strip())}")
         server.wait(15)
-    finally:
-        if server.poll() is None:
-            server.kill()
-            server.wait()
     time.sleep(0.3)  # late ACKs/FINs and the monitor's backlog reach the counters on both sides
     after = cnt.read()
     return result, {k: after[k] - before[k] for k in before}
@@ -349,6 +357,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="short runs and 100 flows: a smoke run of about a minute")
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
+    ap.add_argument("--hosts", action="store_true", help="across three hosts (bench/mirror_hosts.py; flows default "
+                    "200, quick 50)")
+    ap.add_argument("--underlay-mtu", type=int, default=1500, help="--hosts: the underlay's MTU (default 1500; "
+                    "1550 and up carry full-size copies without fragmenting them)")
+    ap.add_argument("--vm-mtu", type=int, default=1500, help="--hosts: the VM's MTU (default 1500; Neutron gives "
+                    "VMs on VXLAN networks 1450)")
     ap.add_argument("--seconds", type=int, help="TCP seconds per run (default 4; quick 2)")
     ap.add_argument("--rounds", type=int, help="TCP rounds of unmirrored + mirrored (default 5; quick 1)")
     ap.add_argument("--udp-seconds", type=int, help="seconds per UDP rate (default 3; quick 1)")
@@ -356,7 +370,8 @@ def main() -> int:
     ap.add_argument("--poll-ms", type=float, default=2, help="pause between status polls of a new flow (default 2)")
     ap.add_argument("--budget-min", type=float, default=60, help="stop creating flows after this long (default 60)")
     args = ap.parse_args()
-    for key, full, quick in (("seconds", 4, 2), ("rounds", 5, 1), ("udp_seconds", 3, 1), ("flows", 1000, 100)):
+    flows = (200, 50) if args.hosts else (1000, 100)
+    for key, full, quick in (("seconds", 4, 2), ("rounds", 5, 1), ("udp_seconds", 3, 1), ("flows", *flows)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     if os.geteuid() != 0:
@@ -368,12 +383,18 @@ def main() -> int:
     # starts background jobs with it ignored and Python then keeps it ignored.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     signal.signal(signal.SIGINT, signal.default_int_handler)
+    if args.hosts:
+        import mirror_hosts  # beside this file: the cross-host mode reuses its pieces
+
+        run, show = mirror_hosts.bench, mirror_hosts.report
+    else:
+        run, show = bench, report
     try:
-        result = bench(args)
+        result = run(args)
     except KeyboardInterrupt:
-        log("interrupted; namespaces, links, daemon and temp dir removed")
+        log("interrupted; namespaces, links, daemons and temp dir removed")
         return 130
-    print(report(result))
+    print(show(result))
     if args.json:
         print(json.dumps(result, indent=2))
     return 0

@@ -48,13 +48,15 @@ def cut_blocks(source: Path, ring: Path) -> list[Path]:
     """The generated file as the ring's blocks: each a pcap of whole records, a new one past BLOCK bytes."""
     blocks: list[Path] = []
     out = None
-    for rec in pcapfile.read_from(source):
+    header = pcapfile.read_file_header(source)
+    assert header is not None
+    for rec in pcapfile.read_packets(source):
         if out is None or out.tell() >= BLOCK:
             if out is not None:
                 out.close()
             blocks.append(ring / f"block-000001-{len(blocks):06d}.pcap")
             out = open(blocks[-1], "wb")  # noqa: SIM115 - closed when the next one opens, or below
-            out.write(rec.header.raw)
+            out.write(header.raw)
         out.write(rec.buf[:rec.end])
     if out is not None:
         out.close()

@@ -33,11 +33,29 @@ typedef struct {
     int64_t ts;
     uint32_t ip_bytes; /* IPv4 total length, IPv6 payload length + 40: NetFlow's octetDeltaCount */
     uint64_t smac, dmac;
+    uint64_t hash; /* of key (fm_hash), computed once: the meter prefetches the table slot with it */
     uint8_t is_ip, fragment, tcp_flags, tos;
 } fm_packet;
 
-/* packet.c */
-void fm_parse(const uint8_t *frame, uint32_t caplen, fm_packet *out);
+/* Where one packet is in a buffer of file data, whatever the file format (pcap or pcapng): the readers
+   (scan.c) write these, the meter and the Python readers take them. Layout read by opentap/pcap/pcapfile.py
+   (DESC): keep them in step. */
+typedef struct {
+    int64_t ts;       /* ns since the epoch */
+    uint32_t off;     /* of the packet data in the buffer */
+    uint32_t caplen;  /* bytes captured, all inside the buffer */
+    uint32_t wirelen; /* bytes on the wire */
+    uint16_t linktype;
+    uint16_t iface; /* pcapng interface index; 0 in pcap */
+} fm_desc;
+
+_Static_assert(sizeof(fm_desc) == 24, "fm_desc is read by Python as 24 bytes");
+
+/* packet.c: a frame of the given link type (LINKTYPE_ number) -> key and counts; wirelen is what the
+   frame held on the wire (what a TSO/BIG TCP packet, whose IP length field is 0, counts). Returns 1 when the
+   link type is one we decode, 0 when not (the packet is then not IP). */
+int fm_parse(uint32_t linktype, const uint8_t *frame, uint32_t caplen, uint32_t wirelen, fm_packet *out);
+int fm_linktype_known(uint32_t linktype);
 
 /* table.c: open flows, keyed by fm_key; finished flows are appended to `done`. */
 typedef struct {
@@ -50,7 +68,9 @@ typedef struct {
 
 int fm_table_init(fm_table *t, int64_t active_ns, int64_t idle_ns);
 void fm_table_free(fm_table *t);
-int fm_table_add(fm_table *t, const fm_packet *p);    /* 0, or -1 when out of memory */
+int fm_table_add(fm_table *t, const fm_packet *p);    /* 0, or -1 when out of memory; p->hash must be set */
+uint64_t fm_hash(const fm_key *k);
+void fm_table_prefetch(const fm_table *t, uint64_t hash); /* a hint that this slot is wanted soon */
 int fm_table_expire(fm_table *t, int64_t now_ns);     /* idle or older than the active timeout at now */
 int fm_table_flush(fm_table *t);                      /* every open flow */
 

@@ -12,68 +12,83 @@ live chunks, timeouts in seconds, statistics (opentap/flows/meter.py). */
 #include "structmember.h"
 
 #include "flow.h"
+#include "scan.h"
 
-static uint32_t u32(const unsigned char *p, int big_endian) {
-    if (big_endian)
-        return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-    return ((uint32_t)p[3] << 24) | ((uint32_t)p[2] << 16) | ((uint32_t)p[1] << 8) | p[0];
+/* Runs a scan twice, without the GIL: once to count, once to fill a bytes object of exactly that many
+   descriptors (one allocation). Returns the descriptors, or NULL with an exception set. */
+typedef size_t (*scan_fn)(const uint8_t *, size_t, const void *, fm_desc *, size_t, fm_scan_result *);
+
+static PyObject *run_scan(scan_fn scan, const Py_buffer *view, const void *fmt, fm_scan_result *r) {
+    size_t count;
+    fm_scan_result fill;
+    Py_BEGIN_ALLOW_THREADS
+    count = scan(view->buf, (size_t)view->len, fmt, NULL, SIZE_MAX, r);
+    Py_END_ALLOW_THREADS
+    PyObject *descs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(count * sizeof(fm_desc)));
+    if (!descs)
+        return NULL;
+    Py_BEGIN_ALLOW_THREADS
+    scan(view->buf, (size_t)view->len, fmt, (fm_desc *)PyBytes_AS_STRING(descs), count, &fill);
+    Py_END_ALLOW_THREADS
+    return descs;
 }
 
-/* walk(buf, big_endian, max_caplen) -> (offsets, end, need, bad_caplen, captured, wire): the one sequential
-step of reading pcap data (each record's length gives the next one's offset). offsets: native int64 offsets of
-the whole records in buf; end: just past the last of them; need: how many bytes the partial record after it
-still lacks (0 when even its header is incomplete); bad_caplen: a caplen above max_caplen found at end (we are
-not at a record boundary: the file is corrupt), else 0; captured, wire: the sums of the records' caplen and
-orig_len. */
-static PyObject *walk(PyObject *self, PyObject *args) {
+/* scan_pcap(buf, big_endian, nanosecond, linktype, max_caplen) -> (descs, end, need, bad_caplen, captured,
+   wire): the whole records of buf as fm_desc entries; end: just past the last of them; need: how many bytes
+   the partial record after it still lacks (0 when even its header is incomplete); bad_caplen: a caplen above
+   max_caplen found at end (not a record boundary: the file is damaged), else 0; captured, wire: the sums of
+   the records' caplen and orig_len. */
+static PyObject *scan_pcap(PyObject *self, PyObject *args) {
     Py_buffer view;
-    Py_ssize_t need = 0, pos = 0, count = 0;
-    int big_endian;
-    unsigned long max_caplen, bad_caplen = 0;
-    unsigned long long captured = 0, wire = 0;
-    if (!PyArg_ParseTuple(args, "y*pk", &view, &big_endian, &max_caplen))
+    fm_pcap_format fmt;
+    unsigned long linktype, max_caplen;
+    if (!PyArg_ParseTuple(args, "y*ppkk", &view, &fmt.big_endian, &fmt.nanosecond, &linktype, &max_caplen))
         return NULL;
-    const unsigned char *data = view.buf;
-    Py_ssize_t n = view.len;
-    Py_BEGIN_ALLOW_THREADS /* the loops below touch no Python object: let the API threads run */
-    for (Py_ssize_t at = 0; at + 16 <= n;) { /* count first: one allocation of the exact size */
-        uint32_t caplen = u32(data + at + 8, big_endian);
-        if (caplen > max_caplen || at + 16 + (Py_ssize_t)caplen > n)
-            break;
-        at += 16 + caplen;
-        count++;
-    }
-    Py_END_ALLOW_THREADS
-    PyObject *packed = PyBytes_FromStringAndSize(NULL, count * (Py_ssize_t)sizeof(int64_t));
-    if (!packed) {
-        PyBuffer_Release(&view);
-        return NULL;
-    }
-    int64_t *offsets = (int64_t *)PyBytes_AS_STRING(packed);
-    for (Py_ssize_t i = 0; i < count; i++) {
-        uint32_t caplen = u32(data + pos + 8, big_endian);
-        offsets[i] = pos;
-        captured += caplen;
-        wire += u32(data + pos + 12, big_endian);
-        pos += 16 + caplen;
-    }
-    if (pos + 16 <= n) {
-        uint32_t caplen = u32(data + pos + 8, big_endian);
-        if (caplen > max_caplen)
-            bad_caplen = caplen;
-        else
-            need = pos + 16 + (Py_ssize_t)caplen - n;
-    }
+    fmt.linktype = (uint32_t)linktype;
+    fmt.max_caplen = max_caplen > UINT32_MAX ? UINT32_MAX : (uint32_t)max_caplen;
+    fm_scan_result r;
+    PyObject *descs = run_scan((scan_fn)fm_scan_pcap, &view, &fmt, &r);
     PyBuffer_Release(&view);
-    return Py_BuildValue("NnnkKK", packed, pos, need, bad_caplen, captured, wire);
+    if (!descs)
+        return NULL;
+    return Py_BuildValue("NnnkKK", descs, (Py_ssize_t)r.end, (Py_ssize_t)r.need,
+                         (unsigned long)(r.stop == FM_STOP_BAD ? r.bad : 0), (unsigned long long)r.captured,
+                         (unsigned long long)r.wire);
+}
+
+/* scan_pcapng(buf, big_endian, ifaces, max_block, last_ts) -> (descs, end, need, stop, bad, captured, wire,
+   last_ts): the packets of the blocks in buf (ifaces: the section's interfaces, packed); stops at a section
+   or interface block (stop 1: the caller reads it and goes on after it), at a damaged block (stop 2, bad
+   says how), or where the data ends (stop 0). */
+static PyObject *scan_pcapng(PyObject *self, PyObject *args) {
+    Py_buffer view, ifaces;
+    fm_ng_format fmt;
+    unsigned long max_block;
+    long long last_ts;
+    if (!PyArg_ParseTuple(args, "y*py*kL", &view, &fmt.big_endian, &ifaces, &max_block, &last_ts))
+        return NULL;
+    fmt.ifaces = ifaces.buf;
+    fmt.ifaces_count = (size_t)ifaces.len / sizeof(fm_ng_iface);
+    fmt.max_block = max_block > UINT32_MAX ? UINT32_MAX : (uint32_t)max_block;
+    fmt.last_ts = last_ts;
+    fm_scan_result r;
+    PyObject *descs = run_scan((scan_fn)fm_scan_pcapng, &view, &fmt, &r);
+    PyBuffer_Release(&view);
+    PyBuffer_Release(&ifaces);
+    if (!descs)
+        return NULL;
+    return Py_BuildValue("NnnikKKL", descs, (Py_ssize_t)r.end, (Py_ssize_t)r.need, r.stop, (unsigned long)r.bad,
+                         (unsigned long long)r.captured, (unsigned long long)r.wire, (long long)r.last_ts);
 }
 
 typedef struct {
     PyObject_HEAD fm_table table;
     int busy; /* feed runs without the GIL: no other call may touch the table meanwhile */
     int64_t until_ns;
-    long long clock;
+    long long clock, expired_at;
+    long long expire_every; /* ns of packet time between expiry scans: a quarter of the idle timeout, at least 1 s */
     long long packets, ip_packets, ip_bytes, non_ip_packets, non_ip_bytes, fragments, first_ns;
+    long long other_link_packets; /* of link types we do not decode (counted as non-IP too) */
 } Meter;
 
 static int Meter_init(Meter *self, PyObject *args, PyObject *kwds) {
@@ -87,6 +102,9 @@ static int Meter_init(Meter *self, PyObject *args, PyObject *kwds) {
         return -1;
     }
     self->until_ns = until;
+    /* the scan walks the whole table: often enough that an idle flow is reported within a quarter of the idle
+       timeout of packet time, rarely enough that it costs little */
+    self->expire_every = idle / 4 > 1000000000LL ? idle / 4 : 1000000000LL;
     return 0;
 }
 
@@ -110,54 +128,90 @@ static int claim(Meter *self) { /* called with the GIL held, so check-and-set is
     return 0;
 }
 
-/* feed(buf, offsets, big_endian, nanosecond): meter the records of buf that start at offsets (from walk) */
+/* One packet, in packet order: the window, the counters, expiry, the table. */
+static int meter_one(Meter *self, const fm_desc *d, fm_packet *p, int known) {
+    int64_t ts = d->ts;
+    self->packets++;
+    if (self->packets == 1 || ts < self->first_ns)
+        self->first_ns = ts;
+    if (ts > self->clock)
+        self->clock = ts; /* also the metered span's end */
+    if (self->clock - self->expired_at >= self->expire_every) {
+        self->expired_at = self->clock;
+        if (fm_table_expire(&self->table, self->clock) != 0)
+            return -1;
+    }
+    if (!known)
+        self->other_link_packets++;
+    if (!p->is_ip) {
+        self->non_ip_packets++;
+        self->non_ip_bytes += d->wirelen;
+        return 0;
+    }
+    p->ts = ts;
+    self->ip_packets++;
+    self->ip_bytes += p->ip_bytes;
+    self->fragments += p->fragment;
+    return fm_table_add(&self->table, p);
+}
+
+#define AHEAD 8 /* packets decoded ahead of the one metered: their table slots are fetched meanwhile */
+
+/* feed(buf, descs): meter the packets of buf that descs (fm_desc entries, from a scan) describe.
+
+Expiry runs here, between packets, whenever the newest packet time has moved expire_every past the last scan:
+so where it happens depends only on the packets, never on how they were cut into calls (a packet whose time
+goes backwards finds the same flows open whatever the block size). Packets are decoded AHEAD of the one
+metered and their table slots prefetched, so the table's cache misses overlap with decoding. */
 static PyObject *Meter_feed(Meter *self, PyObject *args) {
-    Py_buffer buf, offs;
-    int big_endian, nanosecond, rc = 0;
-    if (!PyArg_ParseTuple(args, "y*y*pp", &buf, &offs, &big_endian, &nanosecond))
+    Py_buffer buf, descs;
+    int rc = 0;
+    if (!PyArg_ParseTuple(args, "y*y*", &buf, &descs))
         return NULL;
     if (claim(self) != 0) {
         PyBuffer_Release(&buf);
-        PyBuffer_Release(&offs);
+        PyBuffer_Release(&descs);
         return NULL;
     }
-    const unsigned char *data = buf.buf;
-    const int64_t *offsets = offs.buf;
-    Py_ssize_t count = offs.len / (Py_ssize_t)sizeof(int64_t);
-    fm_packet p;
+    const uint8_t *data = buf.buf;
+    const fm_desc *d = descs.buf;
+    size_t count = (size_t)descs.len / sizeof(fm_desc);
+    fm_packet ring[AHEAD];
+    const fm_desc *which[AHEAD];
+    int known[AHEAD];
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t i = 0; i < count && rc == 0; i++) {
-        int64_t at = offsets[i];
-        if (at < 0 || at + 16 > buf.len)
-            continue;
-        uint32_t caplen = u32(data + at + 8, big_endian), wire = u32(data + at + 12, big_endian);
-        if (at + 16 + (int64_t)caplen > buf.len)
-            continue;
-        int64_t ts = (int64_t)u32(data + at, big_endian) * 1000000000LL +
-                     (int64_t)u32(data + at + 4, big_endian) * (nanosecond ? 1 : 1000);
-        if (self->until_ns >= 0 && ts > self->until_ns)
-            continue; /* after the end of the capture window */
-        fm_parse(data + at + 16, caplen, &p);
-        p.ts = ts;
-        self->packets++;
-        if (self->first_ns == 0 || ts < self->first_ns)
-            self->first_ns = ts;
-        if (ts > self->clock)
-            self->clock = ts; /* also the metered span's end */
-        if (!p.is_ip) {
-            self->non_ip_packets++;
-            self->non_ip_bytes += wire;
+    size_t head = 0, queued = 0; /* the ring: the oldest decoded packet at head, then queued - 1 more */
+    for (size_t i = 0; rc == 0 && (i < count || queued);) {
+        if (i < count && queued < AHEAD) { /* decode one more */
+            if (i + AHEAD < count) { /* and fetch the headers of a packet further on meanwhile */
+                if ((uint64_t)d[i + AHEAD].off + 128 <= (uint64_t)buf.len) { /* (a hint: never out of bounds) */
+                    __builtin_prefetch(data + d[i + AHEAD].off);
+                    __builtin_prefetch(data + d[i + AHEAD].off + 64);
+                }
+            }
+            const fm_desc *di = &d[i++];
+            if ((uint64_t)di->off + di->caplen > (uint64_t)buf.len)
+                continue; /* not from a scan of this buffer */
+            if (self->until_ns >= 0 && di->ts > self->until_ns)
+                continue; /* after the end of the capture window */
+            size_t slot = (head + queued) % AHEAD;
+            known[slot] = fm_parse(di->linktype, data + di->off, di->caplen, di->wirelen, &ring[slot]);
+            which[slot] = di;
+            if (ring[slot].is_ip) {
+                ring[slot].hash = fm_hash(&ring[slot].key);
+                fm_table_prefetch(&self->table, ring[slot].hash);
+            }
+            queued++;
             continue;
         }
-        self->ip_packets++;
-        self->ip_bytes += p.ip_bytes;
-        self->fragments += p.fragment;
-        rc = fm_table_add(&self->table, &p);
+        rc = meter_one(self, which[head], &ring[head], known[head]); /* meter the oldest, in packet order */
+        head = (head + 1) % AHEAD;
+        queued--;
     }
     Py_END_ALLOW_THREADS
     self->busy = 0;
     PyBuffer_Release(&buf);
-    PyBuffer_Release(&offs);
+    PyBuffer_Release(&descs);
     return check(rc);
 }
 
@@ -207,15 +261,15 @@ static PyObject *Meter_take(Meter *self, PyObject *unused) {
 }
 
 static PyObject *Meter_stats(Meter *self, PyObject *unused) {
-    return Py_BuildValue("{sLsLsLsLsLsLsLsLsLsn}", "packets", self->packets, "ip_packets", self->ip_packets,
+    return Py_BuildValue("{sLsLsLsLsLsLsLsLsLsnsL}", "packets", self->packets, "ip_packets", self->ip_packets,
                          "ip_bytes", self->ip_bytes, "non_ip_packets", self->non_ip_packets, "non_ip_bytes",
                          self->non_ip_bytes, "fragments", self->fragments, "first_ns", self->first_ns, "last_ns",
                          self->clock, "clock", self->clock, "open_flows",
-                         (Py_ssize_t)self->table.count);
+                         (Py_ssize_t)self->table.count, "other_link_packets", self->other_link_packets);
 }
 
 static PyMethodDef Meter_methods[] = {
-    {"feed", (PyCFunction)Meter_feed, METH_VARARGS, "feed(buf, offsets, big_endian, nanosecond)"},
+    {"feed", (PyCFunction)Meter_feed, METH_VARARGS, "feed(buf, descs): meter the packets descs describe"},
     {"expire", (PyCFunction)Meter_expire, METH_O, "expire(now_ns): finish idle and too old flows"},
     {"flush", (PyCFunction)Meter_flush, METH_NOARGS, "finish every open flow"},
     {"take", (PyCFunction)Meter_take, METH_NOARGS, "take() -> (records, count, packets, bytes)"},
@@ -240,7 +294,7 @@ static PyTypeObject MeterType = {
     .tp_members = Meter_members,
 };
 
-/* csv(records, proto_names, written) -> str: one nfdump CSV line per fm_flow record */
+/* csv(records, proto_names, written) -> bytes: one nfdump CSV line per fm_flow record (ASCII) */
 static PyObject *csv(PyObject *self, PyObject *args) {
     Py_buffer recs;
     PyObject *names;
@@ -268,15 +322,26 @@ static PyObject *csv(PyObject *self, PyObject *args) {
         rc = fm_csv_line(&text, &flows[i], name[flows[i].key.proto], written, clock);
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&recs);
-    PyObject *out = rc < 0 ? PyErr_NoMemory() : PyUnicode_DecodeASCII(text.buf, text.len, NULL);
+    PyObject *out = rc < 0 ? PyErr_NoMemory() : PyBytes_FromStringAndSize(text.buf, (Py_ssize_t)text.len);
     free(text.buf);
     return out;
 }
 
+static PyObject *linktype_known(PyObject *self, PyObject *arg) {
+    unsigned long n = PyLong_AsUnsignedLong(arg);
+    if (n == (unsigned long)-1 && PyErr_Occurred())
+        return NULL;
+    return PyBool_FromLong(n <= UINT32_MAX && fm_linktype_known((uint32_t)n));
+}
+
 static PyMethodDef functions[] = {
-    {"walk", walk, METH_VARARGS,
-     "walk(buf, big_endian, max_caplen) -> (offsets, end, need, bad_caplen, captured, wire)"},
-    {"csv", csv, METH_VARARGS, "csv(records, proto_names, written) -> str"},
+    {"scan_pcap", scan_pcap, METH_VARARGS,
+     "scan_pcap(buf, big_endian, nanosecond, linktype, max_caplen) -> (descs, end, need, bad_caplen, captured, wire)"},
+    {"scan_pcapng", scan_pcapng, METH_VARARGS,
+     "scan_pcapng(buf, big_endian, ifaces, max_block, last_ts) -> (descs, end, need, stop, bad, captured, wire, "
+     "last_ts)"},
+    {"linktype_known", linktype_known, METH_O, "linktype_known(n) -> whether the meter decodes this link type"},
+    {"csv", csv, METH_VARARGS, "csv(records, proto_names, written) -> bytes"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -290,6 +355,8 @@ PyMODINIT_FUNC PyInit__native(void) {
     if (!m)
         return NULL;
     if (PyModule_AddIntConstant(m, "FLOW_SIZE", sizeof(fm_flow)) < 0 ||
+        PyModule_AddIntConstant(m, "DESC_SIZE", sizeof(fm_desc)) < 0 ||
+        PyModule_AddIntConstant(m, "IFACE_SIZE", sizeof(fm_ng_iface)) < 0 ||
         PyModule_AddObjectRef(m, "Meter", (PyObject *)&MeterType) < 0) {
         Py_DECREF(m);
         return NULL;

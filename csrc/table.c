@@ -12,7 +12,7 @@ at a given time. Every rule looks at packet times only, so where batches begin o
 #define TCP_FIN 0x01
 #define TCP_RST 0x04
 
-static uint64_t hash_key(const fm_key *k) {
+uint64_t fm_hash(const fm_key *k) {
     uint64_t w[5], h = 0x9E3779B97F4A7C15ull;
     memcpy(w, k, sizeof w);
     for (int i = 0; i < 5; i++) {
@@ -55,11 +55,21 @@ static int finish(fm_table *t, const fm_flow *f) {
     return 0;
 }
 
-static fm_flow *find(fm_flow *slots, size_t capacity, const fm_key *k) {
-    size_t mask = capacity - 1, i = hash_key(k) & mask;
+static fm_flow *find_hashed(fm_flow *slots, size_t capacity, const fm_key *k, uint64_t hash) {
+    size_t mask = capacity - 1, i = hash & mask;
     while (slots[i].used && memcmp(&slots[i].key, k, sizeof *k) != 0)
         i = (i + 1) & mask;
     return &slots[i];
+}
+
+static fm_flow *find(fm_flow *slots, size_t capacity, const fm_key *k) {
+    return find_hashed(slots, capacity, k, fm_hash(k));
+}
+
+void fm_table_prefetch(const fm_table *t, uint64_t hash) {
+    const fm_flow *slot = &t->slots[hash & (t->capacity - 1)];
+    __builtin_prefetch(slot, 1);
+    __builtin_prefetch((const char *)slot + sizeof *slot - 1, 1); /* a slot may span two cache lines */
 }
 
 /* Linear probing's deletion: later entries of the same probe run move back into the hole, so a lookup
@@ -70,7 +80,7 @@ static void remove_slot(fm_table *t, fm_flow *slot) {
         i = (i + 1) & mask;
         if (!t->slots[i].used)
             break;
-        size_t home = hash_key(&t->slots[i].key) & mask;
+        size_t home = fm_hash(&t->slots[i].key) & mask;
         /* the entry at i may fill the hole if its home is not cyclically within (hole, i] */
         if (((i - home) & mask) >= ((i - hole) & mask)) {
             t->slots[hole] = t->slots[i];
@@ -102,7 +112,7 @@ static int over(const fm_table *t, const fm_flow *f, int64_t now) {
 int fm_table_add(fm_table *t, const fm_packet *p) {
     if (t->count * 2 >= t->capacity && grow(t) != 0)
         return -1;
-    fm_flow *f = find(t->slots, t->capacity, &p->key);
+    fm_flow *f = find_hashed(t->slots, t->capacity, &p->key, p->hash);
     if (f->used && over(t, f, p->ts)) { /* (a FIN/RST already took its flow out of the table) */
         if (finish(t, f) != 0)
             return -1;

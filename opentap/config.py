@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from opentap import hostif
+from opentap import exportaddr, hostif
 
 DEFAULT_PATH = Path("/etc/opentap/opentap.conf")
 ROLES = ("admin", "member", "reader")
@@ -24,7 +24,7 @@ KNOWN_KEYS = {
     "tokens", "capture_buffer_kib", "chunk_mb", "gc_interval_seconds", "flow_active_timeout", "flow_idle_timeout",
     "tap_id_range", "ssh_keys", "tls_cert", "tls_key", "socket", "socket_group", "data_group", "capture_user",
     "ssh_port", "project_max_concurrent_captures", "project_disk_quota_mb", "projects", "taas_quota",
-    "ethernet_default_format", "metrics_listen", "sensors",
+    "ethernet_default_format", "metrics_listen", "sensors", "export", "host", "tunnel_ip", "agent_down_time",
 }
 # TaaS quotas per project, as Neutron's: -1 = unlimited. Bounded by default so that one project's members cannot
 # fill the kernel with mirror filters; an admin raises a project's quota through PUT /v2.0/quotas/{project}.
@@ -103,6 +103,7 @@ class Config:
     gc_interval_seconds: float = 30
     flow_active_timeout: float = 1800  # seconds: long flows are reported in parts of at most this length
     flow_idle_timeout: float = 15  # seconds without a packet end a flow
+    export: str | None = None  # netflow captures also send their records to this collector (exportaddr.py)
     tap_id_range: tuple[int, int] = (1, 4094)  # ids handed to tap services (the datapath's marks, tunnel ids)
     taas_quota: dict[str, int] = field(default_factory=lambda: dict(TAAS_QUOTA_DEFAULTS))
     legacy_format: bool = False
@@ -120,6 +121,13 @@ class Config:
     project_max_concurrent_captures: int | None = None
     project_disk_quota_mb: float | None = None
     projects: dict[str, dict[str, float]] = field(default_factory=dict)
+    # TaaS across hosts (DESIGN.md, "Hosts"): this daemon's host name, which ports name in binding:host_id (default:
+    # device_name, itself the machine's hostname by default, so ports made before keep their host), the address
+    # other hosts' tunnels reach it at (None: no tunnels to or from here), and how long a host may go without a
+    # heartbeat before its agent counts as dead
+    host: str = ""
+    tunnel_ip: str | None = None
+    agent_down_time: float = 15
     metrics_listen: tuple[str, int] | None = None  # /metrics without a token, on this loopback HOST:PORT
 
     @property
@@ -198,7 +206,7 @@ def load(path: str | os.PathLike[str] | None = None) -> Config:
     return _build(p, raw, legacy)
 
 
-def _number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
+def number(path: Path, key: str, value: object, *, integer: bool = False, positive: bool = True) -> float:
     if isinstance(value, str):  # the original format's values are text: ASCII digits only, as on the wire
         if not re.fullmatch(r"-?[0-9]+(\.[0-9]+)?", value):
             raise ConfigError(path, key, f"must be a number (got {value!r})")
@@ -241,7 +249,7 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
                          ("flow_active_timeout", False), ("flow_idle_timeout", False), ("ssh_port", True),
                          ("project_max_concurrent_captures", True), ("project_disk_quota_mb", False)):
         if key in raw:
-            setattr(cfg, key, _number(path, key, raw[key], integer=integer))
+            setattr(cfg, key, number(path, key, raw[key], integer=integer))
     for key in ("tls_cert", "tls_key", "socket"):
         if key in raw:
             if not isinstance(raw[key], str) or not raw[key]:
@@ -259,20 +267,24 @@ def _build(path: Path, raw: dict, legacy: bool) -> Config:
             if not isinstance(raw[key], str) or not NAME_RE.match(raw[key]):
                 raise ConfigError(path, key, f"must be a user or group name (got {raw[key]!r})")
             setattr(cfg, key, raw[key])
-    cfg.projects = _projects(path, raw.get("projects", {}))
     fmt = raw.get("ethernet_default_format", cfg.ethernet_default_format)
     if fmt not in ("pcap", "csv"):
         raise ConfigError(path, "ethernet_default_format", f"must be \"pcap\" or \"csv\" (got {fmt!r})")
     cfg.ethernet_default_format = fmt
+    if "export" in raw:
+        try:
+            cfg.export = str(exportaddr.parse(raw["export"]))
+        except exportaddr.ExportError as e:
+            raise ConfigError(path, "export", str(e)) from None
     check_listen(cfg)
+    from opentap import confighosts, configlimits  # here: they import this module
+
+    confighosts.apply(path, raw, cfg)
+    configlimits.apply(path, raw, cfg)
     if "metrics_listen" in raw:  # unauthenticated: never beyond loopback
         cfg.metrics_listen = parse_listen(path, "metrics_listen", raw["metrics_listen"])
         if not is_loopback(cfg.metrics_listen[0]):
             raise ConfigError(path, "metrics_listen", "must be a loopback address: the metrics there need no token")
-    if "tap_id_range" in raw:
-        cfg.tap_id_range = _id_range(path, "tap_id_range", raw["tap_id_range"])
-    if "taas_quota" in raw:
-        cfg.taas_quota = _taas_quota(path, raw["taas_quota"])
     default = raw.get("default_observation_point")
     if default is not None and default not in cfg.observation_points:
         raise ConfigError(path, "default_observation_point", f"{default!r} is not an observation point")
@@ -294,47 +306,6 @@ def check_listen(cfg: Config, where: str = "listen") -> None:
     if not cfg.tls:
         raise ConfigError(cfg.path, where, f"listening on {cfg.listen_host}, beyond loopback, needs HTTPS: set "
                                            "tls_cert and tls_key (`opentap config init` makes a self-signed pair)")
-
-
-def _projects(path: Path, raw: object) -> dict[str, dict[str, float]]:
-    """[projects.NAME]: a project's own limits, overriding project_max_concurrent_captures and
-    project_disk_quota_mb."""
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "projects", "must be a table of [projects.NAME] tables")
-    out: dict[str, dict[str, float]] = {}
-    for name, table in raw.items():
-        key = f"projects.{name}"
-        if not NAME_RE.match(name) or not isinstance(table, dict):
-            raise ConfigError(path, key, "must be a [projects.NAME] table with a project id as NAME")
-        unknown = set(table) - {"max_concurrent_captures", "disk_quota_mb"}
-        if unknown:
-            raise ConfigError(path, f"{key}.{sorted(unknown)[0]}", "unknown key (known: max_concurrent_captures, "
-                                                                   "disk_quota_mb)")
-        out[name] = {k: _number(path, f"{key}.{k}", v, integer=k == "max_concurrent_captures")
-                     for k, v in table.items()}
-    return out
-
-
-def _id_range(path: Path, key: str, value: object) -> tuple[int, int]:
-    ok = (isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value)
-          and 1 <= value[0] <= value[1] <= 4094)
-    if not ok:
-        raise ConfigError(path, key, f"must be [FIRST, LAST] with 1 <= FIRST <= LAST <= 4094 (got {value!r})")
-    return value[0], value[1]
-
-
-def _taas_quota(path: Path, raw: object) -> dict[str, int]:
-    if not isinstance(raw, dict):
-        raise ConfigError(path, "taas_quota", "must be a table: [taas_quota] with tap_service = N, tap_flow = N")
-    quota = dict(TAAS_QUOTA_DEFAULTS)
-    for name, value in raw.items():
-        if name not in quota:
-            raise ConfigError(path, f"taas_quota.{name}", f"unknown key (known: {', '.join(TAAS_QUOTA_DEFAULTS)})")
-        if type(value) is not int or not -1 <= value <= QUOTA_MAX:
-            raise ConfigError(path, f"taas_quota.{name}", f"must be a whole number from -1 (unlimited) to {QUOTA_MAX} "
-                                                          f"(got {value!r})")
-        quota[name] = value
-    return quota
 
 
 def _points(path: Path, raw: object) -> dict[str, ObservationPoint]:

@@ -77,6 +77,7 @@ class Plan:
     max_concurrent_captures: int
     fixed: dict[str, str] = field(default_factory=dict)  # what the installer decides: data_dir, socket, ...
     addresses: tuple[str, ...] = ()  # every address of the host: the certificate's names, the URL shown
+    sensors: bool = False  # look for sensors and name them once the config is written (opentap/cli/sensors.py)
 
 
 def this_host() -> Host:
@@ -242,12 +243,16 @@ def interview(asker: Asker, host: Host, data_dir: Path, fixed: Mapping[str, str]
                       str(max(1, min(1024, free * 8 // 10))), whole("the quota", 1, max(1, free)))
     concurrent = asker.ask("max_concurrent_captures", "Captures at the same time, at most", "4",
                            whole("the number of captures", 1, 1000))
+    # Sensors are named after the config is written, by the same questions as `opentap sensors detect --write`:
+    # they need the hardware's answers (which Phidget is on which port), not only the administrator's.
+    sensors = asker.ask("sensors", "Look for sensors (Phidgets; this host's hwmon, thermal, IIO) and name them "
+                        "(yes/no)", "no", _choice(("yes", "no"))) == "yes"
     if asker.answers is not None:
         unknown = sorted(k for k in _flat(asker.answers) if k not in asker.used)
         if unknown:
             raise AnswerError(f"the answers file has '{unknown[0]}', which is not a question here")
     return Plan(device_name, listen, tls, tls_cert, tls_key, points, default_point, retention, length, quota,
-                concurrent, dict(fixed or {}), tuple(a for i in host.interfaces for a in i.addresses))
+                concurrent, dict(fixed or {}), tuple(a for i in host.interfaces for a in i.addresses), sensors)
 
 
 def _points(asker: Asker, host: Host, say: Callable[..., None]) -> dict[str, Interface]:

@@ -10,35 +10,36 @@ from fastapi import FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.orm import sessionmaker
 from swagger_ui_bundle import swagger_ui_path
 
 from opentap import __version__, filemodes
 from opentap.capture.engine import CaptureEngine
 from opentap.config import Config
 from opentap.datalock import DataDirLock
-from opentap.datapath.base import has_net_admin
-from opentap.datapath.tc import TcDriver
 from opentap.db.session import Health, open_database
-from opentap.identity import device_id
-from opentap.taas.reconcile import Reconciler
 from opentap.taas.store import TaasStore
 
-from . import boundary, capabilities, captures, errors, keystone, metrics, neutron, openapi, quotas, requestid, retrieve
+from . import (
+    boundary,
+    capabilities,
+    captures,
+    errors,
+    flowroutes,
+    keystone,
+    metrics,
+    neutron,
+    openapi,
+    overview,
+    quotas,
+    requestid,
+    retrieve,
+    ui,
+)
 from . import rings as ring_routes
+from .deployment import Deployment, datapath_for, multihost
 from .deps import DeviceState
 
 log = logging.getLogger("opentap")
-QDISC_LEDGER = "clsact-made.json"  # the clsact qdiscs the datapath created, which it removes once empty
-
-
-def _datapath(sessions: sessionmaker, cfg: Config) -> Reconciler | None:
-    """The tc datapath when this process may change tc rules; else tap flows stay DOWN (and say why in the log).
-    Its rules carry this device's id, which outlives the database (opentap/identity.py)."""
-    if not has_net_admin():
-        log.warning("no CAP_NET_ADMIN: tap flows are stored but not mirrored (run the device as root)")
-        return None
-    return Reconciler(sessions, TcDriver(owner=device_id(cfg.data_dir), ledger=cfg.data_dir / QDISC_LEDGER))
 
 
 def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
@@ -58,9 +59,11 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         if own_lock:
             lock.release()
         raise
-    datapath = _datapath(sessions, cfg)
+    datapath = datapath_for(sessions, cfg)
     dev = DeviceState(cfg, sessions, CaptureEngine(cfg, sessions),
-                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.device_name), datapath)
+                      TaasStore(cfg.tap_id_range, pending_delete=datapath is not None, host=cfg.host,
+                                shared=multihost(cfg)), datapath)
+    hosts = Deployment(sessions, cfg, datapath)
     health = Health(cfg.database_url, sessions)
 
     @asynccontextmanager
@@ -68,12 +71,14 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         dev.engine.start()
         if dev.datapath:
             dev.datapath.start()
+        hosts.start()
         open_metrics = metrics.serve_open(dev, app.state.metrics)
         try:
             yield
         finally:
             if open_metrics:
                 open_metrics[0].shutdown()
+            hosts.stop()
             if dev.datapath:
                 dev.datapath.stop()
             dev.engine.shutdown()
@@ -105,7 +110,9 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
         return JSONResponse(body, status_code=200 if ok else 503)
 
 
-    for module in (capabilities, captures, retrieve, ring_routes, neutron, quotas, keystone, metrics):
+    # flowroutes before captures: its /captures/{id}/flows must not be taken for a capture id
+    for module in (capabilities, flowroutes, captures, retrieve, ring_routes, overview, neutron, quotas, keystone,
+                   metrics):
         app.include_router(module.router)
     openapi.install(app)  # the document as the API behaves: errors, security, exact parameters and bodies
 
@@ -119,4 +126,5 @@ def create_app(cfg: Config, lock: DataDirLock | None = None) -> FastAPI:
                                    swagger_css_url="/docs-static/swagger-ui.css",
                                    swagger_favicon_url="/docs-static/favicon-32x32.png")
 
+    ui.install(app)  # the web interface: static files, no token (api/ui/)
     return app

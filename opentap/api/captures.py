@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
@@ -20,6 +21,7 @@ from opentap.taas.store import observation_points
 from .deps import DeviceState, device, principal
 from .errors import ApiError
 from .fastjson import dumps, encoded_response, json_response
+from .queryparams import unix_time, whole
 
 router = APIRouter(tags=["captures"])
 
@@ -100,11 +102,13 @@ def capture(
     keep_packets: str | None = Query(None, description="netflow: keep the pcap after metering (default false)"),
     exclude_device_traffic: str | None = Query(None, description="ethernet, netflow: leave out the device's own "
                                                "API and SSH traffic (default true; only admins may say false)"),
+    export: str | None = Query(None, description="netflow, admins only: also send the records to a collector "
+                               "(ipfix://HOST:PORT, ipfix+tcp://HOST:PORT, netflow9://HOST:PORT)"),
     dev: DeviceState = Depends(device), who: Principal = Depends(principal),
 ) -> dict[str, Any]:
     params = {"start": start, "stop": stop, "observationpt": observationpt, "observationPt": observationPt,
               "id": id, "filter": filter, "snaplen": snaplen, "period": period, "keep_packets": keep_packets,
-              "exclude_device_traffic": exclude_device_traffic}
+              "exclude_device_traffic": exclude_device_traffic, "export": export}
     return _schedule(dev, who, capture_type, params, fresh_id_if_taken=True)  # as the original device did
 
 
@@ -122,6 +126,7 @@ class CaptureBody(BaseModel):
     period: int | None = None
     keep_packets: bool | None = None
     exclude_device_traffic: bool | None = None
+    export: str | None = None
 
 
 @router.post("/captures", status_code=201, summary="Schedule a capture (JSON body)")
@@ -133,22 +138,66 @@ def create_capture(body: CaptureBody, dev: DeviceState = Depends(device),
 PROJECT_QUERY = Query(None, description="the capture's project (admins; needed when several projects use the id)")
 
 
-def _capture_list(dev: DeviceState, who: Principal, state: str | None, type: str | None, project: str | None,
-                  key: tuple) -> bytes:
+@dataclass(frozen=True)
+class ListQuery:
+    """GET /captures' selection. Without limit every capture is listed, oldest first, as the original did; with
+    it one page (and `total`), so that a device with thousands of captures can be browsed."""
+
+    state: str | None = None
+    type: str | None = None
+    project: str | None = None  # admins only
+    observationpt: str | None = None
+    since: float | None = None  # windows that end at or after this UNIX time
+    until: float | None = None  # windows that start at or before it
+    limit: int | None = None
+    offset: int = 0
+    newest_first: bool = False
+
+
+def _list_query(state: str | None, type: str | None, project: str | None, observationpt: str | None,
+                since: str | None, until: str | None, limit: str | None, offset: str | None,
+                order: str | None) -> ListQuery:
+    if order not in (None, "", "asc", "desc"):
+        raise ApiError(400, f"order must be asc or desc, not '{order[:40]}'")
+    limit_n = whole("limit", limit, 0, MAX_PAGE)
+    if limit_n == 0:
+        raise ApiError(400, f"limit must be from 1 to {MAX_PAGE}")
+    return ListQuery(state or None, type or None, project or None, observationpt or None,
+                     unix_time("since", since), unix_time("until", until),
+                     limit_n, whole("offset", offset, 0, 10**12) or 0, order == "desc")
+
+
+MAX_PAGE = 1000
+
+
+def _capture_list(dev: DeviceState, who: Principal, q: ListQuery, key: tuple) -> bytes:
     generation = dev.reads.generation()
-    query = sa.select(Capture.__table__).order_by(Capture.created_at)
+    where = []
     if not who.is_admin:
-        query = query.where(Capture.project_id == who.project)
-    elif project:
-        query = query.where(Capture.project_id == project)
-    if state:
-        query = query.where(Capture.state == state)
-    if type:
-        query = query.where(Capture.type == type)
+        where.append(Capture.project_id == who.project)
+    elif q.project:
+        where.append(Capture.project_id == q.project)
+    if q.state:
+        where.append(Capture.state == q.state)
+    if q.type:
+        where.append(Capture.type == q.type)
+    if q.observationpt:
+        where.append(Capture.observation_point == q.observationpt)
+    if q.since is not None:
+        where.append(Capture.stop >= q.since)
+    if q.until is not None:
+        where.append(Capture.start <= q.until)
+    order = Capture.created_at.desc() if q.newest_first else Capture.created_at
+    query = sa.select(Capture.__table__).where(*where).order_by(order)
+    page: dict[str, Any] = {}
     with dev.sessions() as s:
+        if q.limit is not None:
+            query = query.limit(q.limit).offset(q.offset)
+            page = {"total": s.scalar(sa.select(sa.func.count()).select_from(Capture).where(*where)) or 0,
+                    "offset": q.offset, "limit": q.limit}
         rows = s.connection().execute(query).all()  # Core, not the ORM's result machinery: a third cheaper
     # a namespace per row for describe(): its attributes read ~20x faster than an ORM object's or a Row's
-    body = dumps({"captures": [describe(SimpleNamespace(**r._mapping), who) for r in rows]})
+    body = dumps({"captures": [describe(SimpleNamespace(**r._mapping), who) for r in rows], **page})
     dev.reads.put(key, generation, body)
     return body
 
@@ -156,13 +205,16 @@ def _capture_list(dev: DeviceState, who: Principal, state: str | None, type: str
 @router.get("/captures", summary="List captures")
 async def list_captures(state: str | None = None, type: str | None = None,
                         project: str | None = Query(None, description="admins: only this project's captures"),
+                        observationpt: str | None = None, since: str | None = None, until: str | None = None,
+                        limit: str | None = None, offset: str | None = None, order: str | None = None,
                         dev: DeviceState = Depends(device), who: Principal = Depends(principal)) -> dict[str, Any]:
+    q = _list_query(state, type, project if who.is_admin else None, observationpt, since, until, limit, offset, order)
     # the list as encoded since the last commit (api/commitcache.py: the engine commits at least every half
     # second); a miss reads it in the thread pool
-    key = ("captures", who.project, who.is_admin, state, type, project if who.is_admin else None)
+    key = ("captures", who.project, who.is_admin, q)
     body = dev.reads.get(key)
     if body is None:
-        body = await run_in_threadpool(_capture_list, dev, who, state, type, project, key)
+        body = await run_in_threadpool(_capture_list, dev, who, q, key)
     return encoded_response(body)
 
 

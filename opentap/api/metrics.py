@@ -143,8 +143,13 @@ class _DeviceCollector(Collector):
         for kind in ("quick", "full"):
             passes.add_metric([kind], rec.passes[kind] if rec else 0)
         yield passes
+        counts = rec.counts() if rec else {}  # drift: the mirrors' and the tunnels' together
         yield CounterMetricFamily("opentap_reconciler_drift", "Times the kernel's rules were found not as left",
-                                  value=rec.drift if rec else 0)
+                                  value=counts.get("drift", 0))
+        # a gauge: the count lives in the mirrors' filters, so it goes with a deleted flow
+        yield GaugeMetricFamily("opentap_tunnel_oversize_copies", "Mirrored copies of the present flows larger "
+                                "than their tunnel carries whole (fragmented by the underlay), at the last full pass",
+                                value=counts.get("oversize_copies", 0))
         yield CounterMetricFamily("opentap_reconciler_errors", "Reconciler passes that failed",
                                   value=rec.errors if rec else 0)
 

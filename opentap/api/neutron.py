@@ -11,7 +11,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.orm import Session
 
 from opentap.auth import Principal
-from opentap.taas import errors, policy, query, quota, revision, validate
+from opentap.taas import agents, errors, policy, query, quota, revision, validate
+from opentap.taas.agents import AGENTS
 from opentap.taas.attributes import RESOURCES, Resource
 from opentap.taas.store import render
 
@@ -29,6 +30,8 @@ EXTENSIONS = [
     {"alias": "quota_details", "name": "Quota details management support",
      "description": "Expose functions for quotas usage statistics per project",
      "updated": "2017-02-10T10:00:00-00:00", "links": []},
+    {"alias": "agent", "name": "agent", "description": "The agent management extension (read-only here: this "
+     "deployment's hosts, alive or dead).", "updated": "2013-02-03T10:00:00-00:00", "links": []},
     {"alias": "taas-vlan-filter", "name": "VLAN filtering for Neutron Tap as a Service",
      "description": "Neutron Tap as a Service Extension for filtering VLANs.",
      "updated": "2019-11-15T10:00:00-00:00", "links": []},
@@ -78,24 +81,29 @@ def _if_match(request: Request) -> int | None:
     return revision.constraint(request.headers.get("if-match"))
 
 
+def _listing(res: Resource, request: Request, objs: list[dict[str, Any]]) -> JSONResponse:
+    """A list answer: Neutron's filters, sorting, paging and fields= over the caller's objects."""
+    params = list(request.query_params.multi_items())
+    grouped: dict[str, list[str]] = {}
+    for k, v in params:
+        grouped.setdefault(k, []).append(v)
+    objs = query.filtered(res, objs, params)
+    objs = query.sorted_objs(res, objs, grouped.get("sort_key", []), grouped.get("sort_dir", []))
+    objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(list(grouped))))
+    body: dict[str, Any] = {res.collection: query.selected(objs, grouped.get("fields", []))}
+    if links:
+        body[f"{res.collection}_links"] = links
+    return JSONResponse(body)
+
+
 def _routes(res: Resource) -> None:
     @router.get(res.path, summary=f"List {res.collection}", name=f"list_{res.collection}")
     async def list_objects(request: Request, dev: DeviceState = Depends(device),
                            who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
         _if_match(request)
-        params = list(request.query_params.multi_items())
-        grouped: dict[str, list[str]] = {}
-        for k, v in params:
-            grouped.setdefault(k, []).append(v)
         rows = await run_in_threadpool(_run, dev, lambda s: dev.taas.rows(s, res, who))
-        objs = query.filtered(res, [render(res, r) for r in rows], params)
-        objs = query.sorted_objs(res, objs, grouped.get("sort_key", []), grouped.get("sort_dir", []))
-        objs, links = query.page(res, objs, grouped, str(request.url.remove_query_params(list(grouped))))
-        body: dict[str, Any] = {res.collection: query.selected(objs, grouped.get("fields", []))}
-        if links:
-            body[f"{res.collection}_links"] = links
-        return JSONResponse(body)
+        return _listing(res, request, [render(res, r, dev.taas.here) for r in rows])
 
     @router.post(res.path, status_code=201, summary=f"Create {res.member} (or several: bulk)",
                  name=f"create_{res.member}")
@@ -118,7 +126,8 @@ def _routes(res: Resource) -> None:
                    who: Principal = Depends(principal)) -> JSONResponse:
         policy.authorize(res, "get", who)
         _if_match(request)
-        obj = await run_in_threadpool(_run, dev, lambda s: render(res, dev.taas.row(s, res, obj_id, who)))
+        obj = await run_in_threadpool(_run, dev, lambda s: render(res, dev.taas.row(s, res, obj_id, who),
+                                                                  dev.taas.here))
         fields = request.query_params.getlist("fields")
         return JSONResponse({res.member: query.selected([obj], fields)[0]})
 
@@ -155,6 +164,31 @@ def _routes(res: Resource) -> None:
 
 for _res in RESOURCES:
     _routes(_res)
+
+
+async def _agents(dev: DeviceState, who: Principal) -> list[dict[str, Any]]:
+    """The hosts of this deployment as Neutron's agents. As Neutron's default policy: admins only; for anyone
+    else the list is empty and each one a 404."""
+    if not who.is_admin:
+        return []
+    return await run_in_threadpool(_run, dev, lambda s: agents.agents(s, dev.cfg.agent_down_time))
+
+
+@router.get(AGENTS.path, summary="List the agents: this deployment's hosts, alive or dead", name="list_agents")
+async def list_agents(request: Request, dev: DeviceState = Depends(device),
+                      who: Principal = Depends(principal)) -> JSONResponse:
+    _if_match(request)
+    return _listing(AGENTS, request, await _agents(dev, who))
+
+
+@router.get(AGENTS.path + "/{obj_id}", summary="Show an agent (a host)", name="show_agent")
+async def show_agent(obj_id: str, request: Request, dev: DeviceState = Depends(device),
+                     who: Principal = Depends(principal)) -> JSONResponse:
+    _if_match(request)
+    found = [a for a in await _agents(dev, who) if a["id"] == obj_id]
+    if not found:
+        raise errors.not_found(AGENTS.not_found[0], AGENTS.not_found[1].format(id=obj_id))
+    return JSONResponse({AGENTS.member: query.selected(found, request.query_params.getlist("fields"))[0]})
 
 
 @router.get("/v2.0/extensions", summary="Neutron extensions served here")

@@ -17,9 +17,10 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from opentap.taas import apidoc
+from opentap.taas.agents import AGENTS
 from opentap.taas.attributes import RESOURCES
 
-from . import rings, schemas
+from . import browsedoc, rings, schemas
 from .boundary import MAX_BODY, MAX_DEPTH
 from .errors import KEYSTONE_PREFIX, KEYSTONE_V3, is_keystone
 
@@ -104,10 +105,7 @@ def _opentap_ops() -> dict[tuple[str, str], Op]:
         ("post", "/captures"): Op({"201": _json(_ref("ScheduledCapture"), "scheduled")},
                                   [400, 401, 403, 409, 413, 429, 507], body=_ref("CaptureRequest"), note=SEMANTIC),
         ("get", "/captures"): Op({"200": _json(_ref("CaptureList"), "the caller's captures (an admin's: all)")},
-                                 [400, 401], [_param("state", "query", schemas.TEXT),
-                                              _param("type", "query", schemas.TEXT),
-                                              _param("project", "query", schemas.TEXT,
-                                                     description="admins: only this project's captures")]),
+                                 [400, 401], browsedoc.capture_list_params()),
         ("get", "/captures/{capture_id}"): Op({"200": _json(_ref("CaptureOne"), "the capture")},
                                               [400, 401, 404, 409], capture_id, note=AMBIGUOUS),
         ("delete", "/captures/{capture_id}"): Op(
@@ -168,6 +166,13 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
         ops[("delete", res.path + "/{obj_id}")] = Op(
             {"204": _json(None, "deleted")}, [400, 401, 403, 404] + ([412] if revised else []), obj_id,
             note=IF_MATCH if revised else NO_IF_MATCH)
+    ops[("get", AGENTS.path)] = Op(
+        {"200": _json(apidoc.list_response(AGENTS), "this deployment's hosts (admins; anyone else: none)")},
+        [400, 401, 404], apidoc.list_parameters(AGENTS),
+        note="A 400 when sort_dir does not pair with sort_key; a 404 for an unknown marker.")
+    ops[("get", AGENTS.path + "/{obj_id}")] = Op(
+        {"200": _json({"$ref": "#/components/schemas/agent_response"}, "the agent")}, [400, 401, 404],
+        obj_id + fields, note="A 404 for anyone but an admin, as Neutron hides agents.")
     extension = {"type": "object", "required": ["extension"], "properties": {"extension": apidoc.EXTENSION}}
     ops[("get", "/v2.0/extensions")] = Op({"200": _json({"type": "object", "required": ["extensions"], "properties": {
         "extensions": {"type": "array", "items": apidoc.EXTENSION}}}, "the extensions served")}, [400, 401])
@@ -209,7 +214,9 @@ def _neutron_ops() -> dict[tuple[str, str], Op]:
 
 
 def ops() -> dict[tuple[str, str], Op]:
-    return _opentap_ops() | _neutron_ops()
+    project = _param("project", "query", schemas.TEXT, description="the capture's project: admins, when several "
+                     "projects use the id")
+    return _opentap_ops() | _neutron_ops() | browsedoc.ops(Op, _json, PATH_TEXT, project)
 
 
 def _complete(path: str, method: str, op: dict[str, Any], spec: Op) -> None:
@@ -276,7 +283,8 @@ def document(app: FastAPI) -> dict[str, Any]:
     generated = parts.get("schemas", {})
     kept = {k: v for k, v in generated.items() if k not in ("HTTPValidationError", "ValidationError", "CaptureBody")}
     parts["schemas"] = kept | schemas.components(generated) | apidoc.quota_schemas() | schemas.KEYSTONE | {
-        "JsonValue": apidoc.JSON_VALUE} | {f"{r.member}_response": apidoc.member_response(r) for r in RESOURCES}
+        "JsonValue": apidoc.JSON_VALUE} | browsedoc.SCHEMAS | {
+        f"{r.member}_response": apidoc.member_response(r) for r in (*RESOURCES, AGENTS)}
     parts["securitySchemes"] = {SCHEME: {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token",
         "description": "a token from `opentap token create` (or the admin token `opentap config init` wrote)"}}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opentap import exportaddr
 from opentap.capture.bpf import MAX_FILTER_LEN
 from opentap.capture.plan import MAX_UNIX_TIME, OPTION_LIMITS
 from opentap.capture.registry import REGISTRY
@@ -24,6 +25,9 @@ FILTER = {"type": "string", "maxLength": MAX_FILTER_LEN, "pattern": NO_NUL,
           "description": "a BPF expression, as tcpdump takes it; blanks only: no filter (the answer's msg says so)"}
 QUERY_FLAG = {"type": "string", "pattern": "^(|[Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|1|0|[Yy][Ee][Ss]|[Nn][Oo])$",
               "description": "true, false, 1, 0, yes or no (any case)"}
+EXPORT = {"type": "string", "maxLength": exportaddr.MAX_LEN, "pattern": f"(^none$)|({exportaddr.PATTERN})",
+          "description": "netflow, admins only: also send the flow records to a collector, ipfix://HOST:PORT (UDP), "
+                         "ipfix+tcp://HOST:PORT or netflow9://HOST:PORT (UDP); none: not even the config's default"}
 TYPES = list(REGISTRY)
 FORMATS = sorted({name for t in REGISTRY.values() for name in t.formats})
 MEDIA_TYPES = sorted({f.media_type for t in REGISTRY.values() for f in t.formats.values()})
@@ -50,6 +54,7 @@ def capture_query() -> dict[str, dict[str, Any]]:
         "keep_packets": {"schema": QUERY_FLAG, "description": "netflow: keep the pcap after metering"},
         "exclude_device_traffic": {"schema": QUERY_FLAG, "description": "ethernet and netflow: leave out the "
                                    "device's own API and SSH traffic (default true; only admins may say false)"},
+        "export": {"schema": {"anyOf": [EXPORT, EMPTY]}, "description": EXPORT["description"]},
     }
 
 
@@ -65,6 +70,7 @@ CAPTURE_BODY = {
         "period": {"anyOf": [_option("period"), NULL]},
         "keep_packets": {"anyOf": [{"type": "boolean"}, NULL]},
         "exclude_device_traffic": {"anyOf": [{"type": "boolean"}, NULL]},
+        "export": {"anyOf": [EXPORT, NULL]},
     },
 }
 
@@ -173,7 +179,9 @@ def components(generated: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "Capture": CAPTURE, "ScheduledCapture": SCHEDULED, "Capabilities": CAPABILITIES,
         "CaptureOne": {"type": "object", "required": ["capture"], "properties": {"capture": CAPTURE}},
         "CaptureList": {"type": "object", "required": ["captures"],
-                        "properties": {"captures": {"type": "array", "items": CAPTURE}}},
+                        "properties": {"captures": {"type": "array", "items": CAPTURE},
+                                       "total": {**COUNT, "description": "with limit: the captures that match"},
+                                       "offset": COUNT, "limit": COUNT}},
         "CaptureCancelled": {"type": "object", "required": ["status", "msg", "capture"], "properties": {
             "status": {"const": "success"}, "msg": {"type": "string"}, "capture": CAPTURE}},
         "Health": {"type": "object", "required": ["status", "database", "engine"], "properties": {

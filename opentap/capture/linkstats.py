@@ -14,6 +14,7 @@ from pathlib import Path
 
 from opentap import hostif
 from opentap.capture import storage
+from opentap.capture.sampling import realtime
 from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, CaptureType, Format, Totals, file_bytes
 
@@ -119,6 +120,7 @@ class LinkstatsDriver:
         self.rows += 1
 
     def _run(self) -> None:
+        realtime()  # as a sensor sampler: on a busy host an ordinary thread woke 200 ms late and missed rows
         next_at = time.monotonic() + self.period
         while not self._stop.wait(max(0.0, next_at - time.monotonic())):
             self._write(self._sampler.row())

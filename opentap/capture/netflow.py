@@ -13,14 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from opentap.capture import storage, tcpdump
+from opentap.capture import tcpdump
+from opentap.capture.flowsink import FINAL, HIDDEN, FlowSink
 from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Driver, DriverContext, Format, Totals
 from opentap.flows import nfcsv
 from opentap.flows.meter import NS, FlowMeter, Flows
 from opentap.flows.pipeline import ChunkFollower
 
-HIDDEN, FINAL = ".flows.csv", "flows.csv"
 POLL = 0.5  # seconds between metering passes
 CLOCK_LAG = 3.0  # seconds packets may trail the wall clock: libpcap's 1 s blocks, the flush period, a poll
 
@@ -48,7 +48,7 @@ def stats(directory: Path) -> dict[str, int]:
 class NetflowDriver:
     def __init__(self, directory: Path, interface: str, segment: int, *, snaplen: int, bpf: str | None,
                  buffer_kib: int, chunk_mb: int, active: float, idle: float, keep_packets: bool,
-                 stop_ns: int | None = None, user: str | None = None) -> None:
+                 stop_ns: int | None = None, user: str | None = None, export: str | None = None) -> None:
         self.directory, self.segment, self.keep = directory, segment, keep_packets
         self.capturer = tcpdump.TcpdumpDriver(directory, interface, segment, snaplen=snaplen, bpf=bpf,
                                             buffer_kib=buffer_kib, chunk_mb=chunk_mb, stop_ns=stop_ns, user=user)
@@ -57,14 +57,15 @@ class NetflowDriver:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: str | None = None
+        self.sink = FlowSink(directory, export)
 
     @property
     def pid(self) -> int | None:
         return self.capturer.pid
 
     def start(self) -> None:
+        self.sink.open()
         self.capturer.start()
-        self._out = storage.append_to(self.directory, HIDDEN, FINAL, nfcsv.HEADER + "\n")
         self._thread = threading.Thread(target=self._run, name=f"meter-{self.directory.name}", daemon=True)
         self._thread.start()
 
@@ -72,9 +73,7 @@ class NetflowDriver:
         return tcpdump.segment_chunks(self.directory, self.segment)
 
     def _write(self, flows: Flows) -> None:
-        if len(flows):
-            self._out.write(nfcsv.csv_text(flows))
-            self._out.flush()
+        self.sink.write(flows)
 
     def _pass(self) -> None:
         for flows in self.follower.poll(self._chunks()):
@@ -114,12 +113,13 @@ class NetflowDriver:
             self._pass()
             self._write(self.meter.flush())
             problems += self.capturer.shortfall(self.follower.records)
-        self._out.close()
+        self.sink.close()
         if not self.directory.is_dir():
             return problems
         if self.keep:  # the meter left out packets past the window itself; the kept pcap is cut to it
             self.capturer.cut_to_window()
-        (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(vars(self.meter.stats)))
+        counts = vars(self.meter.stats) | self.sink.stats()
+        (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(counts))
         if not self.keep:
             for path in tcpdump.chunk_files(self.directory):
                 path.unlink()
@@ -170,11 +170,12 @@ def _kept_packets(directory: Path) -> str | None:
 NETFLOW = CaptureType(
     name="netflow", point_kind="network",
     description="flow records metered from the packets at the observation point (nfdump CSV)",
-    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic"}),
+    options=frozenset({"filter", "snaplen", "keep_packets", "exclude_device_traffic", "export"}),
     make_driver=lambda c: _ring_follow(c) if c.options.get("from_ring") else NetflowDriver(
         c.directory, c.interface, c.segment, snaplen=c.options.get("snaplen", 262144), bpf=c.bpf,
         buffer_kib=c.buffer_kib, chunk_mb=c.chunk_mb, active=c.flow_active_timeout, idle=c.flow_idle_timeout,
-        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user),
+        keep_packets=bool(c.options.get("keep_packets", False)), stop_ns=c.stop_ns, user=c.capture_user,
+        export=c.options.get("export")),
     formats={
         "csv": Format(CSV_MEDIA, "csv", _csv),
         "pcap": Format(PCAP_MEDIA, "pcap", lambda d: tcpdump.pinned_stream(d, tcpdump.merged), missing=_kept_packets,

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from opentap import wire
+from opentap import exportaddr, wire
 from opentap.auth import Principal
 from opentap.capture import bpf, devicefilter, ringplan, sensor, storage
 from opentap.capture.errors import RequestError
@@ -134,7 +134,7 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
     else:
         cid = None
     options: dict[str, Any] = {}
-    for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic"):
+    for name in ("filter", "snaplen", "period", "keep_packets", "exclude_device_traffic", "export"):
         value = params.get(name)
         if value in (None, ""):
             continue
@@ -147,6 +147,8 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
             raise RequestError(400, f"option '{name}' does not apply to {type_name} captures")
         if name in ("keep_packets", "exclude_device_traffic"):
             options[name] = _bool_option(name, value)
+        elif name == "export":
+            options[name] = _export_option(who, value)
         elif name == "filter":
             try:
                 options[name] = bpf.check_filter(str(value))
@@ -160,7 +162,26 @@ def check(cfg: Config, who: Principal, type_name: str, params: dict[str, Any], n
         _device_traffic(cfg, who, options)
     if ctype.point_kind == "sensor":
         msg = " ".join(m for m in (msg, sensor.plan_options(point, options)) if m)
+    if "export" in ctype.options and "export" not in options and cfg.export:
+        options["export"] = cfg.export  # the operator's default collector
+    if options.get("export", "") is None:
+        del options["export"]  # an admin's export=none: not even the default
     return Plan(type_name, point, start, stop, cid, options, msg)
+
+
+def _export_option(who: Principal, value: Any) -> str | None:
+    """A collector for a netflow capture's records. Only an admin may name one: a collector address is the
+    operator's choice, and a member who could set it could make the device send their project's flows (addresses,
+    ports, volumes, times) to any host reachable from it, past whatever guards the API. "none" turns the config's
+    default off for this capture (admins too)."""
+    if not who.is_admin:
+        raise RequestError(403, "only an admin may choose where a capture's flow records are exported (export)")
+    if value == "none":
+        return None
+    try:
+        return str(exportaddr.parse(value))
+    except exportaddr.ExportError as e:
+        raise RequestError(400, f"'export': {e}") from None
 
 
 def _device_traffic(cfg: Config, who: Principal, options: dict[str, Any]) -> None:

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from opentap.capture import netflow, outcome, ringquery, storage
+from opentap.capture.flowsink import FlowSink
 from opentap.capture.types import DriverContext
-from opentap.flows import nfcsv
 from opentap.flows.meter import FlowMeter, Flows
 from opentap.flows.pipeline import ChunkFollower
 from opentap.pcap import pcapfile
@@ -45,6 +45,7 @@ class RingFollow:
         self.segment = ctx.segment
         self.meter = FlowMeter(ctx.flow_active_timeout, ctx.flow_idle_timeout, until_ns=ctx.stop_ns)
         self.follower = ChunkFollower(self.meter)
+        self.sink = FlowSink(ctx.directory, ctx.options.get("export"))  # the CSV, and a collector if asked
         self.error: str | None = None
         self.lost: list[tuple[float, float]] = []  # evicted from the ring before they were copied
         self._stop, self._done = threading.Event(), threading.Event()
@@ -74,7 +75,7 @@ class RingFollow:
         self._load()
         self._first_chunk = self._chunks  # an earlier segment's copies were metered by that segment
         if self.flows:
-            self._out = storage.append_to(self.directory, netflow.HIDDEN, netflow.FINAL, nfcsv.HEADER + "\n")
+            self.sink.open()
         self._thread = threading.Thread(target=self._run, name=f"ring-copy-{self.directory.name}", daemon=True)
         self._thread.start()
 
@@ -147,9 +148,7 @@ class RingFollow:
                     self.follower.remove(path)
 
     def _write(self, flows: Flows) -> None:
-        if len(flows):
-            self._out.write(nfcsv.csv_text(flows))
-            self._out.flush()
+        self.sink.write(flows)
 
     def stop(self) -> list[str]:
         self._stop.set()
@@ -162,8 +161,8 @@ class RingFollow:
             if self.error is None:
                 self._meter()
                 self._write(self.meter.flush())
-            self._out.close()
-            stats = vars(self.meter.stats)
+            self.sink.close()
+            stats = vars(self.meter.stats) | self.sink.stats()
             (self.directory / f"meter-{self.segment:03d}.json").write_text(json.dumps(stats))
             netflow.finalize(self.directory)
         reached = min(self._cursor, self.end_ns) / 1e9

@@ -108,15 +108,12 @@ def _flow_keys(data: bytes, addrs: set[Address], ports: set[int], protos: set[in
         protos.add(proto)
 
 
-def _non_ip(records: pcapfile.Records, addrs: set[Address]) -> bool:
+def _non_ip(block: pcapfile.Block, addrs: set[Address]) -> bool:
     """Add ARP/RARP addresses; True when a frame that says IPv4/IPv6 (untagged: where libpcap looks without
     `vlan`) is too short or malformed for the meter, so libpcap might still match it."""
-    buf, big = records.buf, records.header.byteorder == "big"
-    caplen_of = struct.Struct(">I" if big else "<I").unpack_from
+    buf = block.buf
     opaque = False
-    for pos in memoryview(records.offsets).cast("q"):
-        (caplen,) = caplen_of(buf, pos + 8)
-        f = pos + 16
+    for _ts, f, caplen, _wire, _linktype, _iface in pcapfile.DESC.iter_unpack(block.descs):
         if caplen < 14:
             continue
         ethertype = buf[f + 12] << 8 | buf[f + 13]
@@ -128,7 +125,8 @@ def _non_ip(records: pcapfile.Records, addrs: set[Address]) -> bool:
             if caplen < 42:
                 opaque = True
             else:
-                addrs.update((ipaddress.IPv4Address(buf[f + 28:f + 32]), ipaddress.IPv4Address(buf[f + 38:f + 42])))
+                addrs.update((ipaddress.IPv4Address(bytes(buf[f + 28:f + 32])),
+                              ipaddress.IPv4Address(bytes(buf[f + 38:f + 42]))))
     return opaque
 
 
@@ -140,32 +138,30 @@ def _bloom(addrs: set[Address], ports: set[int]) -> bytes:
     return bytes(bits)
 
 
-def _stretch(records: pcapfile.Records) -> Stretch:
-    header = records.header
+def _stretch(block: pcapfile.Block) -> Stretch:
     meter = FlowMeter(_FOREVER, _FOREVER)
-    big = header.byteorder == "big"
-    ended = meter.feed(records.buf, records.offsets, big, header.nanosecond)  # those a FIN or RST ended
+    ended = meter.feed(block.buf, block.descs)  # those a FIN or RST ended
     flows = ended.data + meter.flush().data
     stats = meter.stats
     addrs: set[Address] = set()
     ports: set[int] = set()
     protos: set[int] = set()
-    opaque = header.linktype != DLT_EN10MB
+    opaque = block.linktypes != (DLT_EN10MB,)
     if not opaque:
         _flow_keys(flows, addrs, ports, protos)
         if stats.non_ip_packets:
-            opaque = _non_ip(records, addrs)
+            opaque = _non_ip(block, addrs)
     many = len(addrs) > MAX_LISTED or len(ports) > MAX_LISTED
     summary = Summary(frozenset(map(str, addrs)) if len(addrs) <= MAX_LISTED else None,
                       frozenset(ports) if len(ports) <= MAX_LISTED else None, frozenset(protos), opaque,
                       _bloom(addrs, ports) if many else None)
-    start = records.next_offset - records.end
-    return Stretch(start, records.next_offset, stats.first_ns, stats.last_ns, stats.packets, _summary_json(summary))
+    start = block.next_offset - block.end
+    return Stretch(start, block.next_offset, stats.first_ns, stats.last_ns, stats.packets, _summary_json(summary))
 
 
 def build(path: Path, stretch_bytes: int = STRETCH_BYTES) -> BlockIndex:
     """Index one closed pcap block."""
-    stretches = tuple(_stretch(r) for r in pcapfile.read_from(path, 0, stretch_bytes) if r.end)
+    stretches = tuple(_stretch(b) for b in pcapfile.read_packets(path, 0, stretch_bytes) if b.end)
     if not stretches:
         return BlockIndex(0, 0, 0, ())
     return BlockIndex(min(s.first_ns for s in stretches), max(s.last_ns for s in stretches),

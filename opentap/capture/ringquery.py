@@ -14,14 +14,13 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import struct
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from opentap._native import walk
+from opentap._native import scan_pcap
 from opentap.capture import ringfilter, ringindex, storage
 from opentap.capture.ring import Block
 from opentap.capture.tcpdump import tcpdump_path
@@ -129,9 +128,8 @@ def _opened(blocks: list[Block], start_ns: int, end_ns: int, may: ringfilter.Pre
 def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> Iterator[bytes | tuple[int, int]]:
     """The whole records of the source's ranges stamped in [start_ns, end_ns): runs of bytes, or (lo, hi) for
     a part of the file to be copied as it is."""
-    big = src.header.byteorder == "big"
-    stamp = struct.Struct((">" if big else "<") + "II").unpack_from
-    scale = 1 if src.header.nanosecond else 1000
+    h = src.header
+    args = (h.byteorder == "big", h.nanosecond, h.linktype, h.max_caplen)
     for lo, hi, whole in src.ranges:
         if whole:
             result.bytes_read += hi - lo
@@ -142,7 +140,7 @@ def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> I
             src.f.seek(pos)
             buf = src.f.read(min(max(READ, need), hi - pos))
             result.bytes_read += len(buf)
-            offsets, end, missing, bad, _captured, _wire = walk(buf, big, src.header.max_caplen)
+            descs, end, missing, bad, _captured, _wire = scan_pcap(buf, *args)
             if bad and src.key is None:
                 raise QueryError(f"a ring block is damaged at byte {pos + end}")
             if bad and not end:  # an unpublished block reused by tcpdump under us: the rest is not it
@@ -153,26 +151,20 @@ def _records(src: _Source, start_ns: int, end_ns: int, result: QueryResult) -> I
                     break  # a record cut by the end of the open block: not written yet
                 need = len(buf) - end + missing
                 continue
-            offs = memoryview(offsets).cast("q")
-            first = _ns(stamp(buf, offs[0]), scale)
-            last = _ns(stamp(buf, offs[-1]), scale)
+            # (time, where the record starts, where it ends): a packet's data follows its 16-byte record header
+            recs = [(ts, off - pcapfile.RECORD_HEADER_LEN, off + caplen)
+                    for ts, off, caplen, *_rest in pcapfile.DESC.iter_unpack(descs)]
+            first, last = min(r[0] for r in recs), max(r[0] for r in recs)
             if src.key is not None and src.resume == pos:  # not past the window's end yet: move the mark on
-                src.resume = pos + end if last < end_ns else pos + next(
-                    a for a in offs if _ns(stamp(buf, a), scale) >= end_ns)
+                src.resume = pos + end if last < end_ns else pos + next(a for ts, a, _b in recs if ts >= end_ns)
             if first >= start_ns and last < end_ns:
                 yield buf[:end]
             elif last >= start_ns and first < end_ns:
-                bounds = list(offs) + [end]
-                yield b"".join(buf[a:b] for a, b in zip(bounds, bounds[1:], strict=False)
-                               if start_ns <= _ns(stamp(buf, a), scale) < end_ns)
+                yield b"".join(buf[a:b] for ts, a, b in recs if start_ns <= ts < end_ns)
             pos, need = pos + end, 0
             if bad:  # the good records before it are given; what follows was overwritten
                 result.overwritten += 1
                 break
-
-
-def _ns(sec_frac: tuple[int, int], scale: int) -> int:
-    return sec_frac[0] * 1_000_000_000 + sec_frac[1] * scale
 
 
 def extract(blocks: list[Block], start_ns: int, end_ns: int, bpf: str | None, out_dir: Path, prefix: str,

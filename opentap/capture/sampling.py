@@ -1,11 +1,26 @@
 """A sampler's bookkeeping: the absolute schedule, how late each sample was taken, and the runs of samples a
-sensor gave no value for. Used by capture/sensor.py; nothing here touches a sensor or a file."""
+sensor gave no value for; and the real-time class samplers run in. Used by capture/sensor.py and
+capture/linkstats.py; nothing here touches a sensor or a file."""
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any
+
+
+def realtime() -> bool:
+    """Put the calling thread in the real-time class at the lowest priority (SCHED_FIFO 1) when the daemon may
+    (root, CAP_SYS_NICE). On a busy host an ordinary thread's wake-up waits for the CPU: a bare 10 ms loop here
+    measured p99 lateness of 8-20 ms among other processes, 0.2 ms as SCHED_FIFO. A sampler runs for tens of
+    microseconds a period and always waits before its next sample (it skips, never catches up), so it cannot
+    hold a CPU; the kernel's real-time throttling caps the class at 95 % of each second anyway."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # 0: this thread
+    except (OSError, AttributeError):  # not permitted (not root), or not Linux: an ordinary thread, later rows
+        return False
+    return True
 
 
 class Schedule:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -20,7 +19,7 @@ from typing import Any
 
 from opentap.capture import storage
 from opentap.capture.errors import RequestError
-from opentap.capture.sampling import Gaps, Lateness, Schedule
+from opentap.capture.sampling import Gaps, Lateness, Schedule, realtime
 from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, CaptureType, DriverContext, Format, Totals
 from opentap.config import ObservationPoint
@@ -83,19 +82,6 @@ def whole_rows(directory: Path) -> Iterator[bytes]:
 def finalize(directory: Path) -> None:
     if (directory / HIDDEN).exists():
         publish(directory / HIDDEN, directory / FINAL)
-
-
-def realtime() -> bool:
-    """Put the calling thread in the real-time class at the lowest priority (SCHED_FIFO 1) when the daemon may
-    (root, CAP_SYS_NICE). On a busy host an ordinary thread's wake-up waits for the CPU: a bare 10 ms loop here
-    measured p99 lateness of 8-20 ms among other processes, 0.2 ms as SCHED_FIFO. A sampler runs for tens of
-    microseconds a period and always waits before its next sample (it skips, never catches up), so it cannot
-    hold a CPU; the kernel's real-time throttling caps the class at 95 % of each second anyway."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(1))  # 0: this thread
-    except (OSError, AttributeError):  # not permitted (not root), or not Linux: an ordinary thread, later rows
-        return False
-    return True
 
 
 class SensorDriver:

@@ -48,4 +48,23 @@ def run(args: argparse.Namespace) -> int:
     result = interviewwrite.write(plan, path)
     for line in interviewwrite.summary(plan, result):
         console.say(line)
+    if plan.sensors:
+        _name_sensors(path, console, asker.interactive, Path(args.sysfs_root))
     return 0
+
+
+def _name_sensors(path: Path, console: interview.Console, interactive: bool, sysfs: Path) -> None:
+    """The interview's sensors question: the same listing and names as `opentap sensors detect --write`.
+    Unattended, the host's sensors take their suggested names and Phidgets are left out (which part is on which
+    port is for a person to say)."""
+    from opentap.cli import sensors
+
+    def unattended(_prompt: str) -> str:
+        return ""  # the suggested name; for a Phidget's part number: no sensor there
+
+    console.say("\nSensors:")
+    ask = console.ask if interactive else unattended
+    found, host = sensors.show(sysfs, 1.0, ask if interactive else None)
+    if found and not interactive:
+        console.say("Phidgets are named with `opentap sensors detect --write`: each needs its part number")
+    sensors.add(path, found, host, ask)

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from opentap import StartupError, __version__
-from opentap.client.transport import DeviceError
 
 
 def _serve(args: argparse.Namespace) -> int:
+    import logging
+
     from opentap import config, configwrite, daemon
 
     cfg = config.load(args.config)
@@ -73,34 +73,6 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def _flows(args: argparse.Namespace) -> int:
-    """Meter pcap files offline with the same code the device uses."""
-    from opentap.flows import nfcsv
-    from opentap.flows.meter import FlowMeter
-    from opentap.flows.pipeline import meter_files
-
-    missing = [p for p in args.pcap if not Path(p).is_file()]
-    if missing:
-        raise ValueError(f"no such pcap file: {missing[0]}")
-    meter = FlowMeter(args.active, args.idle)
-    out = open(args.output, "w") if args.output else sys.stdout  # noqa: SIM115 - closed below
-    try:
-        out.write(nfcsv.HEADER + "\n")
-        summary = nfcsv.Summary()
-        for flows in meter_files([Path(p) for p in args.pcap], meter):
-            summary.add_flows(flows)
-            out.write(nfcsv.csv_text(flows))
-        s = meter.stats
-        out.write("".join(summary.lines((s.last_ns - s.first_ns) / 1e9)))
-    finally:
-        if out is not sys.stdout:
-            out.close()
-    s = meter.stats
-    print(f"{s.packets} packets ({s.ip_packets} IP, {s.non_ip_packets} non-IP, {s.fragments} fragments) -> "
-          f"{s.flows} flows", file=sys.stderr)
-    return 0
-
-
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="opentap", description="OpenTap: a software-defined network tap device")
     p.add_argument("--version", action="version", version=f"opentap {__version__}")
@@ -127,6 +99,7 @@ def parser() -> argparse.ArgumentParser:
     init.add_argument("--answers", help=argparse.SUPPRESS)
     init.add_argument("--socket", help="with --interactive: the Unix socket for `opentap invoke`")
     init.add_argument("--capture-user", help="with --interactive: tcpdump drops root to this user")
+    init.add_argument("--sysfs-root", default="/sys", help=argparse.SUPPRESS)  # tests: a fake /sys
     init.set_defaults(fn=_config_init)
 
     migrate = sub.add_parser("migrate", help="check the config and bring the database to this version's schema "
@@ -147,14 +120,9 @@ def parser() -> argparse.ArgumentParser:
     create.add_argument("--role", action="append", choices=("admin", "member", "reader"), required=True)
     create.set_defaults(fn=_token_create)
 
-    flows = sub.add_parser("flows", help="meter pcap files into nfdump-format flow records (CSV)")
-    flows.add_argument("pcap", nargs="+", help="pcap files, metered in this order as one capture")
-    flows.add_argument("-o", "--output", help="CSV file (default: standard output)")
-    flows.add_argument("--active", type=float, default=1800, help="active timeout, seconds (default 1800)")
-    flows.add_argument("--idle", type=float, default=15, help="idle timeout, seconds (default 15)")
-    flows.set_defaults(fn=_flows)
+    from opentap.cli import captures, flows, invoke, sensors, taas  # taas: tap-service-*, tap-flow-*, port-*
 
-    from opentap.cli import captures, invoke, sensors, taas  # taas: tap-service-*, tap-flow-*, port-*
+    flows.add_command(sub)
 
     captures.add_commands(sub)
     sensors.add_command(sub)
@@ -163,16 +131,27 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _flows_only(argv: list[str]) -> argparse.Namespace:
+    """`opentap flows ...` parsed without building the other commands (which import the client)."""
+    from opentap.cli import flows
+
+    p = argparse.ArgumentParser(prog="opentap")
+    flows.add_command(p.add_subparsers(dest="command", required=True))
+    return p.parse_args(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     from opentap.cli.captures import join_past_times
 
-    args = parser().parse_args(join_past_times(sys.argv[1:] if argv is None else argv))
+    argv = join_past_times(sys.argv[1:] if argv is None else argv)
+    args = _flows_only(argv) if argv[:1] == ["flows"] else parser().parse_args(argv)
+    device_error = _device_error(args)
     try:
         return args.fn(args)
     except BrokenPipeError:  # `opentap captures | head`: the reader has had enough; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
         return 0
-    except DeviceError as e:  # the device's own message
+    except device_error as e:  # the device's own message
         print(f"opentap: {e}", file=sys.stderr)
         return 1
     except StartupError as e:  # a daemon that must not start: its data directory is taken, its database broken
@@ -181,6 +160,15 @@ def main(argv: list[str] | None = None) -> int:
     except (FileExistsError, ValueError, OSError) as e:  # ValueError includes config.ConfigError
         print(f"opentap: {e}", file=sys.stderr)
         return 2
+
+
+def _device_error(args: argparse.Namespace) -> type[Exception]:
+    """The client's error class, for the commands that talk to a device (imported only for them)."""
+    if args.command == "flows":
+        return StartupError  # never raised by `opentap flows`: a stand-in that costs no import
+    from opentap.client.transport import DeviceError
+
+    return DeviceError
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@ it. Runs on the device itself: it reads the hardware, not the API."""
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -17,6 +20,7 @@ from opentap.sensors import detect, phidget
 
 Ask = Callable[[str], str]
 PHIDGET_PARTS = [p for p in PARTS if p != "temperature"]
+PHIDGET_REQUIREMENT = "Phidget22>=1.26"  # the `phidgets` extra of pyproject.toml
 
 
 def _phidget_rows(found: list[phidget.Found]) -> list[dict[str, object]]:
@@ -115,9 +119,13 @@ def write(cfg: config.Config, tables: list[tuple[str, dict[str, object]]]) -> st
     return f"added {added} sensor{'s' * (added != 1)} to {target}{note}"
 
 
-def _detect(args: argparse.Namespace) -> int:
-    root = Path(args.sysfs_root)
-    found, why = phidget.attached(args.seconds)
+def show(root: Path, seconds: float, offer_install: Ask | None = None) -> tuple[list[phidget.Found],
+                                                                               list[detect.HostSensor]]:
+    """Print the attached Phidgets and the host's sensors, and return them. With offer_install, a missing
+    Phidget22 library is offered to be installed (the optional extra) first: the installer's path."""
+    found, why = phidget.attached(seconds)
+    if why == phidget.MISSING and offer_install is not None and _install_library(offer_install):
+        found, why = phidget.attached(seconds)
     print("Phidgets:" if found else f"Phidgets: {why or 'none attached'}")
     if found:
         print(render(_phidget_rows(found), "table", ["serial", "device", "channel", "port", "on"]))
@@ -125,19 +133,38 @@ def _detect(args: argparse.Namespace) -> int:
     print(f"\nHost sensors (hwmon, thermal, IIO under {root}):{'' if host else ' none'}")
     if host:
         print(render(_host_rows(host), "table", ["source", "device", "sensor", "kind", "value", "path"]))
-    if not args.write:
-        return 0
-    cfg = config.load(config.config_path(args.config))
+    return found, host
+
+
+def _install_library(ask: Ask) -> bool:
+    answer = ask("The Phidget22 library is not installed. Install it now with pip (it needs Debian's "
+                 "libusb-1.0-0) (yes/no) [yes]: ").strip().lower()
+    if answer not in ("", "y", "yes"):
+        return False
+    done = subprocess.run([sys.executable, "-m", "pip", "install", "-q", PHIDGET_REQUIREMENT], check=False)
+    importlib.invalidate_caches()  # the new package is found by the imports that follow
+    phidget.forget()
+    return done.returncode == 0
+
+
+def add(path: Path, found: list[phidget.Found], host: list[detect.HostSensor], ask: Ask) -> int:
+    """Ask a name for each sensor found and add the named ones to the config at path."""
+    cfg = config.load(path)
     if not found and not host:
         print("\nnothing to add")
         return 0
     print()
-    tables = _ask_all(input, cfg, found, host)
+    tables = _ask_all(ask, cfg, found, host)
     if not tables:
         print("no sensors named: the config is unchanged")
         return 0
     print(write(cfg, tables))
     return 0
+
+
+def _detect(args: argparse.Namespace) -> int:
+    found, host = show(Path(args.sysfs_root), args.seconds)
+    return add(config.config_path(args.config), found, host, input) if args.write else 0
 
 
 def add_command(sub: argparse._SubParsersAction) -> None:

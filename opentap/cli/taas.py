@@ -138,7 +138,28 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def hosts(args: argparse.Namespace) -> int:
+    """`opentap hosts`: the deployment's hosts (GET /v2.0/agents, an admin's token), alive or dead."""
+    dev = Neutron(args.url or os.environ.get("OPENTAP_URL", "http://127.0.0.1:2020"),
+                  args.token or os.environ.get("OPENTAP_TOKEN"), verify_option(args))
+    objs = dev.call("GET", "/v2.0/agents")["agents"]  # (not taas.agents.AGENTS: that would import SQLAlchemy)
+    for o in objs:
+        o["state"] = "alive" if o["alive"] else "dead"
+        o["tunnel_ip"] = o["configurations"].get("tunnel_ip")
+        o["mirrors"], o["tunnels"], o["oversize"] = (o["configurations"].get(k)
+                                                     for k in ("mirrors", "tunnels", "oversize_copies"))
+    print(render(objs, args.format, ["host", "state", "tunnel_ip", "heartbeat_timestamp", "started_at", "mirrors",
+                                     "tunnels", "oversize"]))
+    return 0
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("hosts", help="the deployment's hosts (daemons sharing the database), alive or dead")
+    p.add_argument("--url", help="any host's API, http(s)://HOST:PORT (default: $OPENTAP_URL or 127.0.0.1:2020)")
+    p.add_argument("--token", help="an admin's API token (default: $OPENTAP_TOKEN)")
+    p.add_argument("--verify", help=VERIFY_HELP)
+    p.add_argument("-f", "--format", choices=FORMATS, default="table")
+    p.set_defaults(fn=hosts)
     for res in RESOURCES:
         actions = ("create", "list", "show", "delete") if res is PORTS else ("create", "list", "show", "update",
                                                                               "delete")

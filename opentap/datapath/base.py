@@ -22,6 +22,7 @@ class Mirror:
     direction: str  # Neutron's meaning, from the machine behind the port: OUT = what it sends
     host_side: bool = False
     vlan_filter: str | None = None  # copy only frames whose VLAN id is in e.g. "9,18-27"; None: all frames
+    fits: int | None = None  # into a tunnel: the largest frame it carries whole (larger copies are counted)
 
 
 class MirrorDriver(Protocol):
@@ -55,6 +56,44 @@ class MirrorDriver(Protocol):
 
     def is_up(self, ifname: str) -> bool:
         """Whether the interface exists and is administratively up (a tap service on it is ACTIVE only then)."""
+
+    def oversize(self) -> int:
+        """The copies into tunnels that were larger than the tunnel carries whole (fits), as counted by our
+        rules when the surveys last read them."""
+
+
+@dataclass(frozen=True)
+class Tunnel:
+    """One end of a tap service's tunnel on this host (VXLAN, the service's tap id as its VNI). Sending (remote
+    set): the mirrors of this host's source ports copy into it, and it carries the copies to the service's host.
+    Receiving (deliver set): what arrives with its VNI is redirected into the service's port, `deliver`."""
+
+    vni: int
+    local: str  # this host's tunnel address
+    remote: str | None = None  # the receiving host's tunnel address
+    deliver: str | None = None  # the interface the copies go to on the receiving host
+    up: bool = True  # as read back: a device someone set down is not the tunnel wanted
+
+
+class TunnelDriver(Protocol):
+    """Tunnels made for one owner (this device), marked as its own; others' are never listed, changed or removed."""
+
+    def name(self, vni: int) -> str:
+        """The interface a tunnel of this VNI is (mirrors into a sending tunnel copy to it)."""
+
+    def ensure(self, tunnel: Tunnel) -> bool:
+        """Make the tunnel exist exactly as described (idempotent). True when its interface was (re)made: the
+        mirrors copying into the old one must be installed again."""
+
+    def remove(self, vni: int) -> None:
+        """Remove our tunnel of this VNI, if there is one."""
+
+    def tunnels(self) -> dict[int, Tunnel]:
+        """Our tunnels as the kernel has them now, by VNI."""
+
+    def fits(self, tunnel: Tunnel) -> int:
+        """The largest frame (Ethernet header included) that the sending tunnel carries without the underlay
+        fragmenting it: its path's MTU less the encapsulation."""
 
 
 def vlan_pairs(text: str) -> list[tuple[int, int]]:

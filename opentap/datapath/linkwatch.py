@@ -6,29 +6,22 @@ from __future__ import annotations
 
 import logging
 import select
-import threading
 from collections.abc import Callable
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.rtnl import RTMGRP_LINK
 
+from opentap.worker import Worker
+
 log = logging.getLogger("opentap.datapath")
 
 
-class LinkWatcher:
+class LinkWatcher(Worker):
+    thread_name = "linkwatch"
+
     def __init__(self, on_change: Callable[[], None]) -> None:
+        super().__init__()
         self.on_change = on_change
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="linkwatch", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
 
     def _run(self) -> None:
         ip = IPRoute()  # made in this thread: pyroute2's sync calls block when used from another thread

@@ -57,6 +57,14 @@ def _rule(filters: Iterable[tuple[str, str, int, bytes]]) -> Rule:
     return tuple(sorted(filters))
 
 
+def _programs(mirror: Mirror) -> list[bytes]:
+    """A mirror's filter programs per hook: one; into a tunnel (fits), the copies that fit and the larger ones,
+    whose filter's counter is the count of copies the underlay fragments (cbpf.py)."""
+    if mirror.fits is None:
+        return [cbpf.program(mirror.vlan_filter)]
+    return [cbpf.program(mirror.vlan_filter, mirror.fits, oversize) for oversize in (False, True)]
+
+
 class TcDriver:
     def __init__(self, owner: bytes, ledger: Path | None = None) -> None:
         """ledger: the file that remembers, across restarts, the clsact qdiscs this driver created (None: only
@@ -66,6 +74,7 @@ class TcDriver:
         self.owner = owner
         self.filters = FilterSocket()  # one netlink socket per thread
         self.qdiscs = QdiscLedger(ledger)
+        self._oversize: dict[tuple[str, int], int] = {}  # (interface, slot) -> copies too large, at the last survey
 
     def close(self) -> None:
         self.filters.close()
@@ -89,13 +98,19 @@ class TcDriver:
         else:
             self.qdiscs.made(source, mirror.source)
         self._remove(source, mirror.slot)  # idempotent, and a changed target replaces the old rule
-        ops = cbpf.program(mirror.vlan_filter)
         for hook in sorted(hooks_for(mirror.direction, mirror.host_side)):
-            self.filters.add_mirror(source, HOOKS[hook], PRIO_BASE + mirror.slot, ETH_P_ALL, target, self.owner, ops)
+            for ops in _programs(mirror):
+                self.filters.add_mirror(source, HOOKS[hook], PRIO_BASE + mirror.slot, ETH_P_ALL, target, self.owner,
+                                        ops)
 
     def expected(self, mirror: Mirror) -> Rule:
-        target, ops = self._index(mirror.target), cbpf.program(mirror.vlan_filter)
-        return _rule((hook, "bpf", target, ops) for hook in hooks_for(mirror.direction, mirror.host_side))
+        target = self._index(mirror.target)
+        return _rule((hook, "bpf", target, ops) for hook in hooks_for(mirror.direction, mirror.host_side)
+                     for ops in _programs(mirror))
+
+    def oversize(self) -> int:
+        present = hostif.present()  # an interface gone took its filters and their counts with it
+        return sum(n for (ifname, _slot), n in self._oversize.items() if ifname in present)
 
     def remove(self, source: str, slot: int) -> None:
         """Our filters at the slot's priority go; anyone else's there stay. Then the clsact qdisc, if we made it
@@ -145,13 +160,19 @@ class TcDriver:
             return {}, {}
         ours: dict[tuple[str, int], list[tuple[str, str, int, bytes]]] = {}
         unmarked: dict[tuple[str, int], list[tuple[str, str, int, bytes]]] = {}
+        oversize: dict[tuple[str, int], int] = {}
         for hook, parent in HOOKS.items():
             for f in self._dump(index, parent, None if slot is None else PRIO_BASE + slot):
                 if not (f.real and PRIO_BASE <= f.prio < PRIO_BASE + SLOTS):
                     continue
+                if f.cookie == self.owner and cbpf.is_oversize(f.ops):
+                    key = (ifname, f.prio - PRIO_BASE)
+                    oversize[key] = oversize.get(key, 0) + f.packets
                 into = ours if f.cookie == self.owner else unmarked if f.cookie is None and f.target >= 0 else None
                 if into is not None:
                     into.setdefault((ifname, f.prio - PRIO_BASE), []).append((hook, f.kind, f.target, f.ops))
+        if slot is None:  # a whole interface's count: the last survey's, for every interface
+            self._oversize = {k: v for k, v in self._oversize.items() if k[0] != ifname} | oversize
         return ({key: _rule(v) for key, v in ours.items()}, {key: _rule(v) for key, v in unmarked.items()})
 
     def installed(self, ifname: str, slot: int | None = None) -> Rules:

@@ -28,8 +28,10 @@ NLA_F_NESTED, NLA_TYPE_MASK = 0x8000, 0x3FFF  # the mask drops the nested / byte
 TCA_KIND, TCA_OPTIONS = 1, 2
 TCA_U32_ACT = 7  # the previous version's mirrors were u32 filters: read, never made
 TCA_BPF_ACT, TCA_BPF_OPS_LEN, TCA_BPF_OPS = 1, 4, 5
-TCA_ACT_KIND, TCA_ACT_OPTIONS, TCA_ACT_COOKIE, TCA_MIRRED_PARMS = 1, 2, 6, 2
-TCA_EGRESS_MIRROR = 2
+TCA_ACT_KIND, TCA_ACT_OPTIONS, TCA_ACT_STATS, TCA_ACT_COOKIE, TCA_MIRRED_PARMS = 1, 2, 4, 6, 2
+TCA_STATS_BASIC = 1  # struct gnet_stats_basic: u64 bytes, u32 packets
+TCA_EGRESS_REDIR, TCA_EGRESS_MIRROR = 1, 2
+TC_ACT_STOLEN = 4  # a redirect: the packet is taken, nothing after the filter sees it
 # "continue": after copying, classification goes on, so a mirror never hides the packet from the filters after
 # it (another tap flow's or another device's mirror on the same hook); TC_ACT_PIPE, tc's default, stops there
 TC_ACT_UNSPEC = -1
@@ -48,6 +50,8 @@ class Filter(NamedTuple):
     target: int  # the mirred action's interface index; -1: no mirred action
     ops: bytes  # a bpf classifier's classic program; b"" otherwise
     cookie: bytes | None = None  # the mirred action's cookie: whose rule this is (None: nobody said)
+    packets: int = 0  # what the mirred action has copied (or redirected) since the filter was made
+    redirect: bool = False  # a redirect (the packet moves), not a mirror (a copy moves)
 
     @property
     def real(self) -> bool:
@@ -69,10 +73,10 @@ def attr(kind: int, payload: bytes, nested: bool = False) -> bytes:
     return RTA.pack(4 + len(payload), kind | (NLA_F_NESTED if nested else 0)) + payload + bytes(-len(payload) % 4)
 
 
-def _mirred(buf: bytes, start: int, end: int) -> tuple[int, bytes | None]:
-    """(target, cookie) of the first mirred action in a list of actions."""
+def _mirred(buf: bytes, start: int, end: int) -> tuple[int, bytes | None, int, bool]:
+    """(target, cookie, packets, redirect) of the first mirred action in a list of actions."""
     for _order, a, b in attrs(buf, start, end):  # one nested attribute per action, by its order
-        kind, options, cookie = b"", None, None
+        kind, options, cookie, packets = b"", None, None, 0
         for t, c, d in attrs(buf, a, b):
             if t == TCA_ACT_KIND:
                 kind = buf[c:d].rstrip(b"\0")
@@ -80,16 +84,21 @@ def _mirred(buf: bytes, start: int, end: int) -> tuple[int, bytes | None]:
                 options = (c, d)
             elif t == TCA_ACT_COOKIE:
                 cookie = buf[c:d]
+            elif t == TCA_ACT_STATS:
+                for u, e, f in attrs(buf, c, d):
+                    if u == TCA_STATS_BASIC and f - e >= 12:
+                        packets = struct.unpack_from("=QI", buf, e)[1]
         if kind == b"mirred" and options:
             for t, c, d in attrs(buf, *options):
                 if t == TCA_MIRRED_PARMS and d - c >= MIRRED.size:
-                    return MIRRED.unpack_from(buf, c)[-1], cookie
-    return -1, None
+                    parms = MIRRED.unpack_from(buf, c)
+                    return parms[-1], cookie, packets, parms[-2] == TCA_EGRESS_REDIR
+    return -1, None, 0, False
 
 
 def _decode(buf: bytes, start: int, end: int) -> Filter:
     _family, _index, handle, parent, info = TCMSG.unpack_from(buf, start)
-    kind, target, ops, cookie = "", -1, b"", None
+    kind, target, ops, cookie, packets, redirect = "", -1, b"", None, 0, False
     for t, a, b in attrs(buf, start + TCMSG.size, end):
         if t == TCA_KIND:
             kind = buf[a:b].rstrip(b"\0").decode()
@@ -97,17 +106,18 @@ def _decode(buf: bytes, start: int, end: int) -> Filter:
             actions = TCA_U32_ACT if kind == "u32" else TCA_BPF_ACT
             for u, c, d in attrs(buf, a, b):
                 if u == actions:
-                    target, cookie = _mirred(buf, c, d)
+                    target, cookie, packets, redirect = _mirred(buf, c, d)
                 elif kind == "bpf" and u == TCA_BPF_OPS:
                     ops = buf[c:d]
-    return Filter(parent, info >> 16, handle, kind, target, ops, cookie)
+    return Filter(parent, info >> 16, handle, kind, target, ops, cookie, packets, redirect)
 
 
-def mirror_action(target: int, cookie: bytes) -> bytes:
-    """A list of one action: mirred egress mirror to target, with our cookie."""
+def mirror_action(target: int, cookie: bytes, redirect: bool = False) -> bytes:
+    """A list of one action: mirred egress mirror (or redirect) to target, with our cookie."""
     if not 0 < len(cookie) <= COOKIE_MAX:
         raise ValueError(f"a tc cookie is 1 to {COOKIE_MAX} bytes")
-    parms = MIRRED.pack(0, 0, TC_ACT_UNSPEC, 0, 0, TCA_EGRESS_MIRROR, target)
+    eaction, verdict = (TCA_EGRESS_REDIR, TC_ACT_STOLEN) if redirect else (TCA_EGRESS_MIRROR, TC_ACT_UNSPEC)
+    parms = MIRRED.pack(0, 0, verdict, 0, 0, eaction, target)
     action = attr(TCA_ACT_KIND, b"mirred\0") + attr(TCA_ACT_OPTIONS, attr(TCA_MIRRED_PARMS, parms), nested=True)
     return attr(1, action + attr(TCA_ACT_COOKIE, cookie), nested=True)  # attribute type 1: the first action
 
@@ -153,11 +163,11 @@ class FilterSocket:
         self._request(RTM_DELQDISC, NLM_F_ACK, body)
 
     def add_mirror(self, ifindex: int, parent: int, prio: int, protocol: int, target: int, cookie: bytes,
-                   ops: bytes) -> None:
-        """A bpf filter running the classic program ops, mirroring what it matches to target. The kernel picks
-        the handle, so the filter joins whatever bpf filters already sit at this priority (another device's
-        mirrors) instead of replacing them."""
-        options = (attr(TCA_BPF_ACT, mirror_action(target, cookie), nested=True)
+                   ops: bytes, redirect: bool = False) -> None:
+        """A bpf filter running the classic program ops, mirroring (or redirecting) what it matches to target.
+        The kernel picks the handle, so the filter joins whatever bpf filters already sit at this priority
+        (another device's mirrors) instead of replacing them."""
+        options = (attr(TCA_BPF_ACT, mirror_action(target, cookie, redirect), nested=True)
                    + attr(TCA_BPF_OPS_LEN, struct.pack("=H", len(ops) // 8)) + attr(TCA_BPF_OPS, ops))
         body = TCMSG.pack(socket.AF_UNSPEC, ifindex, 0, parent, _info(prio, protocol))
         body += attr(TCA_KIND, b"bpf\0") + attr(TCA_OPTIONS, options, nested=True)

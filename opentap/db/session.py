@@ -20,6 +20,8 @@ from sqlalchemy.orm import sessionmaker
 
 from opentap import StartupError
 
+from . import shared
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -62,10 +64,14 @@ def head_revision() -> str | None:
 
 
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration; a database already there is only read."""
+    """Bring the schema to the newest migration; a database already there is only read. Daemons starting together
+    on one PostgreSQL database migrate it once: the lock makes the others wait, and they then find it done."""
     with engine.begin() as conn:
         if MigrationContext.configure(conn).get_current_revision() == head_revision():
             return
+        shared.lock_for_migration(conn)
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            return  # another daemon migrated it while this one waited for the lock
         cfg = _alembic_config()
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")

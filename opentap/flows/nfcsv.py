@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 from opentap import _native
 
@@ -42,21 +41,24 @@ def proto_name(p: int) -> str:
 _PROTO_TEXT = tuple(proto_name(p) for p in range(256))
 
 
-def csv_text(flows: Flows, written_at: float | None = None) -> str:
-    """The CSV lines of the flows, each with its newline ("" for none). Formatted in C (csrc/csvfmt.c):
+def csv_bytes(flows: Flows, written_at: float | None = None) -> bytes:
+    """The CSV lines of the flows (ASCII), each with its newline (b"" for none). Formatted in C (csrc/csvfmt.c):
     in Python it cost more than the metering."""
     now = time.time() if written_at is None else written_at
     tr = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}"
     return _native.csv(flows.data, _PROTO_TEXT, tr)
 
 
-@dataclass
+def csv_text(flows: Flows, written_at: float | None = None) -> str:
+    """csv_bytes as text."""
+    return csv_bytes(flows, written_at).decode("ascii")
+
+
 class Summary:
     """nfdump's trailer: totals over the records shown."""
 
-    flows: int = 0
-    bytes: int = 0
-    packets: int = 0
+    def __init__(self) -> None:
+        self.flows = self.bytes = self.packets = 0
 
     def add_flows(self, flows: Flows) -> None:
         self.flows += len(flows)

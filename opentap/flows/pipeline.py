@@ -1,29 +1,39 @@
-"""Feeding pcap data to the meter: whole files (offline), or chunks that tcpdump is still writing (live)."""
+"""Feeding capture data to the meter: whole files (offline, pcap or pcapng), or chunks that tcpdump is still
+writing (live, pcap)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from opentap.pcap import pcapfile
+from opentap._native import linktype_known
+from opentap.pcap import linktypes, pcapfile
 
 from .meter import FlowMeter, Flows
 
-BLOCK = 1 << 20  # bytes of pcap per batch: per-call overheads vanish, and a block stays in cache between walk and meter
-DLT_EN10MB = 1
+BLOCK = 1 << 20  # bytes per batch: per-call overheads vanish, and a block stays in cache between scan and meter
 
 
-def _batch(meter: FlowMeter, block: pcapfile.Records, path: Path) -> Flows:
-    header = block.header
-    if header.linktype != DLT_EN10MB:
-        raise pcapfile.PcapError(f"{path}: link type {header.linktype} is not Ethernet; cannot meter it")
-    return meter.feed(block.buf, block.offsets, header.byteorder == "big", header.nanosecond)
+def meterable(path: Path, types: tuple[int, ...]) -> None:
+    """A file none of whose interfaces has a link type the meter decodes cannot be metered: say which it has.
+    (A pcapng file with some interfaces of other types is metered; their packets are counted, not decoded.)"""
+    if types and not any(linktype_known(t) for t in types):
+        names = ", ".join(dict.fromkeys(linktypes.name(t) for t in types))
+        raise pcapfile.PcapError(f"{path}: {names} cannot be metered (no IP header can be found in its frames)")
 
 
-def meter_files(paths: Iterable[Path], meter: FlowMeter, block: int = BLOCK) -> Iterator[Flows]:
-    """Meter files in order and finish every flow at the end."""
+def _batch(meter: FlowMeter, block: pcapfile.Block, path: Path) -> Flows:
+    if block.descs:
+        meterable(path, block.linktypes)
+    return meter.feed(block.buf, block.descs)
+
+
+def meter_files(paths: Iterable[Path], meter: FlowMeter, block: int = BLOCK,
+                cut: list[pcapfile.Damage] | None = None) -> Iterator[Flows]:
+    """Meter files in order and finish every flow at the end. cut: records cut off at the end of a file are
+    listed there."""
     for path in paths:
-        for records in pcapfile.read_from(path, 0, block):
+        for records in pcapfile.read_packets(path, 0, block, cut=cut, ahead=True):
             yield _batch(meter, records, path)
     yield meter.flush()
 
@@ -43,9 +53,9 @@ class ChunkFollower:
                 ino = path.stat().st_ino
             except FileNotFoundError:
                 continue  # renamed since listed: the next poll sees it under its new name
-            for records in pcapfile.read_from(path, self.offsets.get(ino, 0), self.block):
+            for records in pcapfile.read_packets(path, self.offsets.get(ino, 0), self.block):
                 self.offsets[ino] = records.next_offset
-                self.records += len(records.offsets) // 8
+                self.records += records.packets
                 yield _batch(self.meter, records, path)
 
     def remove(self, path: Path) -> None:

@@ -13,7 +13,7 @@ import struct
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from opentap.pcap.pcapfile import Damage, iter_records, read_file_header
+from opentap.pcap.pcapfile import Damage, iter_packets
 
 CSV_COLUMNS = [
     "time",
@@ -146,7 +146,12 @@ def _ethernet(data: bytes) -> list[str]:
         row[_DST_MAC] = data[0:6].hex(":")
     if n >= 12:
         row[_SRC_MAC] = data[6:12].hex(":")
-    off = 12
+    return _from_ethertype(data, 12, row)
+
+
+def _from_ethertype(data: bytes, off: int, row: list[str]) -> list[str]:
+    """The EtherType at data[off] (after any VLAN tags) and what follows it."""
+    n = len(data)
     while True:
         if n < off + 2:
             return row
@@ -177,10 +182,51 @@ def _time_ms(timestamp_ns: int) -> str:
     return f"{us // 1000}.{us % 1000:03d}"
 
 
+def _cooked(data: bytes, v2: bool) -> list[str]:
+    """Linux cooked captures (what `tcpdump -i any` writes): SLL (16 bytes: packet type, ARPHRD type, address
+    length, address, protocol) and SLL2 (20 bytes: protocol, reserved, ifindex, ARPHRD, packet type, address
+    length, address). The address is the source's; there is no destination MAC."""
+    row = [""] * 9
+    alen_at, addr_at, proto_at = (11, 12, 0) if v2 else (4, 6, 14)
+    if len(data) < (20 if v2 else 16):
+        return row
+    alen = data[alen_at] if v2 else _u16(data, alen_at)[0]
+    if alen == 6:
+        row[_SRC_MAC] = data[addr_at : addr_at + 6].hex(":")
+    if v2:  # the protocol sits in front: put it where the payload starts, as in SLL and Ethernet
+        return _from_ethertype(data[0:2] + data[20:], 0, row)
+    return _from_ethertype(data, proto_at, row)
+
+
+def _ip_only(data: bytes, off: int) -> list[str]:
+    """An IP header at data[off], its version from its first nibble (raw IP, loopback, PPP)."""
+    row = [""] * 9
+    if len(data) > off:
+        version = data[off] >> 4
+        if version == 4:
+            row[_ETYPE] = "0x0800"
+            _ipv4(data, off, row)
+        elif version == 6:
+            row[_ETYPE] = "0x86dd"
+            _ipv6(data, off, row)
+    return row
+
+
+_IP_AT = {0: 4, 108: 4, 101: 0, 12: 0, 14: 0, 228: 0, 229: 0}  # NULL and LOOP: a 4-byte family; raw IP
+
+
 def packet_fields(linktype: int, data: bytes) -> list[str]:
     """The nine fields between ``time`` and ``length``; all empty for unsupported link types."""
     if linktype == LINKTYPE_ETHERNET:
         return _ethernet(data)
+    if linktype in (113, 276):
+        return _cooked(data, linktype == 276)
+    if linktype in _IP_AT:
+        return _ip_only(data, _IP_AT[linktype])
+    if linktype in (9, 50):  # PPP, with or without HDLC framing: IPv4 0x0021, IPv6 0x0057
+        off = 2 if data[:2] == b"\xff\x03" else 0
+        if data[off : off + 2] in (b"\x00\x21", b"\x00\x57"):
+            return _ip_only(data, off + 2)
     return [""] * 9
 
 
@@ -191,12 +237,6 @@ def csv_lines(paths: Sequence[Path], damage: list[Damage] | None = None) -> Iter
     No quoting is needed: every field is generated here and none can contain a comma.
     """
     yield ",".join(CSV_COLUMNS) + "\n"
-    for path in paths:
-        # The link type is per chunk: read it first, then stream that chunk's records.
-        header = read_file_header(path)
-        if header is None:
-            continue
-        linktype = header.linktype
-        for timestamp_ns, orig_len, data in iter_records([path], damage):
-            fields = packet_fields(linktype, data)
-            yield f"{_time_ms(timestamp_ns)},{','.join(fields)},{orig_len}\n"
+    for timestamp_ns, orig_len, linktype, data in iter_packets(paths, damage):  # pcapng: a link type per interface
+        fields = packet_fields(linktype, data)
+        yield f"{_time_ms(timestamp_ns)},{','.join(fields)},{orig_len}\n"

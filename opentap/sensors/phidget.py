@@ -37,6 +37,13 @@ def library() -> tuple[SimpleNamespace | None, str | None]:
         return _library
 
 
+def forget() -> None:
+    """Look the library up again at the next use (it has just been installed)."""
+    global _library
+    with _lock:
+        _library = None
+
+
 def _load() -> tuple[SimpleNamespace | None, str | None]:
     try:
         from Phidget22.Devices.Manager import Manager

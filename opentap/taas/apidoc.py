@@ -23,7 +23,8 @@ JSON_VALUE = {"anyOf": [
     {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
     {"type": "object", "propertyNames": TEXT, "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}},
 ]}
-NULLABLE = {"status_reason", "vlan_filter"}
+NULLABLE = {"status_reason", "vlan_filter", "availability_zone", "resources_synced", "started_at",
+            "heartbeat_timestamp"}
 # an envelope's other keys are ignored, as Neutron ignores them, but still pass the boundary's checks
 ENVELOPE = {"type": "object", "propertyNames": TEXT, "additionalProperties": {"$ref": "#/components/schemas/JsonValue"}}
 
@@ -37,7 +38,7 @@ def _output(res: Resource, name: str) -> dict[str, Any]:
     schema: dict[str, Any]
     if attr.check is boolean:
         schema = {"type": "boolean"}
-    elif name == "binding:profile":
+    elif name == "binding:profile" or attr.check is dict:
         schema = {"type": "object"}
     elif name == "direction":
         schema = _input(attr.check)

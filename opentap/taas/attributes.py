@@ -192,6 +192,10 @@ TAP_FLOWS = Resource(
         Attr("status_reason", string(255), "name"),  # ours, not Neutron's: why the flow is in ERROR
         Attr("vlan_filter", vlan_filter, "vlan_filter", allow_post=True, default=None),
         Attr("slot", int, "int", visible=False),  # the datapath's number for this flow's rules
+        # across hosts, what each end's agent says of its half: None (not yet), "ok", or why it cannot be
+        # (taas/flowstatus.py); status combines the two
+        Attr("source_side", string(255), "name", visible=False),
+        Attr("service_side", string(255), "name", visible=False),
     ))
 
 RESOURCES = (PORTS, TAP_SERVICES, TAP_FLOWS)

@@ -18,6 +18,7 @@ from opentap import hostif
 from opentap.auth import Principal
 from opentap.config import ObservationPoint
 from opentap.datapath.base import SLOTS
+from opentap.db import shared
 from opentap.db.models import Base
 
 from . import errors, revision
@@ -80,12 +81,16 @@ def timestamp(seconds: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
 
 
-def render(res: Resource, row: Any) -> dict[str, Any]:
-    """A row as clients see it: visible attributes only, tenant_id beside project_id."""
+def render(res: Resource, row: Any, here: str | None = None) -> dict[str, Any]:
+    """A row as clients see it: visible attributes only, tenant_id beside project_id. here: this host's name
+    when the deployment has several; a port bound to another host has an interface this one cannot read, so its
+    mac_address is empty and its status Neutron's "N/A"."""
     data = {a.name: getattr(row, a.column_name) for a in res.attrs if a.column is not None and a.visible}
     data["tenant_id"] = data["project_id"]
     if res is PORTS:
-        data["mac_address"], data["status"] = interface_state(data["binding:profile"]["interface"])
+        elsewhere = here is not None and data["binding:host_id"] != here
+        data["mac_address"], data["status"] = ("", "N/A") if elsewhere else interface_state(
+            data["binding:profile"]["interface"])
         data["created_at"], data["updated_at"] = timestamp(row.created_at), timestamp(row.updated_at)
         data["tags"] = []
     return {a.name: data[a.name] for a in res.attrs if a.visible}
@@ -93,10 +98,14 @@ def render(res: Resource, row: Any) -> dict[str, Any]:
 
 class TaasStore:
     def __init__(self, tap_ids: tuple[int, int] = (1, 4094), pending_delete: bool = False,
-                 host: str = "localhost") -> None:
+                 host: str = "localhost", shared: bool = False) -> None:
         self.tap_ids = tap_ids
         self.pending_delete = pending_delete  # a datapath runs: a tap flow's row goes once its rules are gone
-        self.host = host  # a port's binding:host_id unless its creator names another: this device's name
+        self.host = host  # a port's binding:host_id unless its creator names another: this host's name
+        # several hosts share the database: changes are announced to the hosts they concern, ports elsewhere are
+        # shown as such, and a flow's row waits for its source's host to remove its mirror
+        self.multihost = shared
+        self.here = host if shared else None  # render()'s: ports elsewhere are not read here
 
     # --- reads -----------------------------------------------------------------------------------------------
     def rows(self, s: Session, res: Resource, who: Principal) -> list[Any]:
@@ -135,7 +144,11 @@ class TaasStore:
             values.update(status="DOWN", slot=self._free_number(s, TABLES["tap_flows"].c.slot, 0, SLOTS - 1,
                                                                 errors.mirror_slots_exhausted))
         s.execute(sa.insert(TABLES[res.collection]).values(**values))
-        return render(res, self.row(s, res, values["id"], who))
+        if res is TAP_SERVICES:
+            self._notify(s, ports={item["port_id"]})
+        elif res is TAP_FLOWS:
+            self._notify(s, flows={values["id"]})
+        return render(res, self.row(s, res, values["id"], who), self.here)
 
     # update and delete: the caller has already read the object with row() in this transaction (the API does,
     # so that another project's object is a 404 before any 403)
@@ -147,24 +160,29 @@ class TaasStore:
             revision.enforce(res, wanted)
             if values:
                 s.execute(sa.update(table).where(table.c.id == obj_id).values(**values))
-            return render(res, self.row(s, res, obj_id, who))
+            return render(res, self.row(s, res, obj_id, who), self.here)
         for _ in range(REVISION_TRIES):
             before = self.row(s, res, obj_id, who)
             revision.enforce(res, wanted, before)
             if all(getattr(before, k) == v for k, v in values.items()):  # as Neutron: no change, no new revision
-                return render(res, before)
+                return render(res, before, self.here)
+            self._notify(s, ports={obj_id})  # the hosts concerned before the change: the old host too
             # compare and swap: an update that another one overtook changes nothing here, and is tried again
             bumped = {**values, "revision_number": before.revision_number + 1, "updated_at": time.time()}
             done = s.execute(sa.update(table).where(table.c.id == obj_id, table.c.revision_number ==
                                                     before.revision_number).values(**bumped))
             if done.rowcount:
-                return render(res, self.row(s, res, obj_id, who))
+                if before.binding_host_id != values.get("binding_host_id", before.binding_host_id):
+                    self._rebound(s, obj_id)
+                self._notify(s, ports={obj_id})
+                return render(res, self.row(s, res, obj_id, who), self.here)
         raise errors.NeutronError(409, "Conflict", f"Port {obj_id} is being changed by other requests; try again")
 
     def delete(self, s: Session, res: Resource, obj_id: str, wanted: int | None = None) -> None:
         services, flows, table = TABLES["tap_services"], TABLES["tap_flows"], TABLES[res.collection]
         if wanted is not None:
             revision.enforce(res, wanted, s.execute(sa.select(table).where(table.c.id == obj_id)).first())
+        self._notify(s, **{{PORTS: "ports", TAP_SERVICES: "services", TAP_FLOWS: "flows"}[res]: {obj_id}})
         if res is PORTS:
             on_port = [r.id for r in s.execute(sa.select(services.c.id).where(services.c.port_id == obj_id))]
             s.execute(sa.delete(flows).where(flows.c.tap_service_id.in_(on_port) | (flows.c.source_port == obj_id)))
@@ -175,6 +193,33 @@ class TaasStore:
             s.execute(sa.update(flows).where(flows.c.id == obj_id).values(status="PENDING_DELETE"))
             return
         s.execute(sa.delete(table).where(table.c.id == obj_id))
+
+    def _notify(self, s: Session, ports: set[str] = frozenset(), services: set[str] = frozenset(),
+                flows: set[str] = frozenset()) -> None:
+        """NOTIFY the hosts a change concerns (at commit): those of the ports of the flows it touches, at both
+        ends, and of the tap services' ports. Called before a delete, while the rows are still there."""
+        if not self.multihost:
+            return
+        p, t, f = TABLES["ports"], TABLES["tap_services"], TABLES["tap_flows"]
+        ports, services = set(ports), set(services)
+        services |= {r[0] for r in s.execute(sa.select(t.c.id).where(t.c.port_id.in_(ports)))}
+        touched = sa.select(f.c.source_port, f.c.tap_service_id).where(
+            f.c.id.in_(flows) | f.c.source_port.in_(ports) | f.c.tap_service_id.in_(services))
+        for source, service in s.execute(touched):
+            ports.add(source)
+            services.add(service)
+        ports |= {r[0] for r in s.execute(sa.select(t.c.port_id).where(t.c.id.in_(services)))}
+        hosts = {r[0] or "" for r in s.execute(sa.select(p.c.binding_host_id).where(p.c.id.in_(ports)))}
+        shared.notify(s, hosts)
+
+    @staticmethod
+    def _rebound(s: Session, port_id: str) -> None:
+        """A port moved to another host: what its flows' ends said no longer holds."""
+        f, t = TABLES["tap_flows"], TABLES["tap_services"]
+        on_port = sa.select(t.c.id).where(t.c.port_id == port_id)
+        s.execute(sa.update(f).where((f.c.source_port == port_id) | f.c.tap_service_id.in_(on_port),
+                                     f.c.status != "PENDING_DELETE")
+                  .values(source_side=None, service_side=None, status="DOWN", status_reason=None))
 
     def _own_port(self, s: Session, port_id: str, project: str, who: Principal) -> None:
         port = self.row(s, PORTS, port_id, who)

@@ -4,7 +4,8 @@ change a rule behind the reconciler's back (drift), have an interface vanish (ta
 does) and come back, and hold rules without a mark (an earlier version's) or with another device's mark.
 
 The kernel's state (Kernel) outlives any driver: a new MemDriver and a new Reconciler on the same Kernel are a
-daemon restarting over the rules it installed before."""
+daemon restarting over the rules it installed before. MemTunnels is the same for the tunnels between hosts
+(opentap/datapath/base.py: TunnelDriver): a tunnel is an interface of the Kernel while it exists."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from opentap.datapath.base import SLOTS, Mirror
+from opentap.datapath.base import SLOTS, Mirror, Tunnel
 
 if TYPE_CHECKING:
     from opentap.taas.reconcile import Reconciler
@@ -31,6 +32,7 @@ class Rule:
     direction: str
     host_side: bool = False
     vlan_filter: str | None = None
+    fits: int | None = None
 
 
 class InterfaceMissing(LookupError):
@@ -46,6 +48,9 @@ class Kernel:
     unmarked: dict[tuple[str, int], Rule] = field(default_factory=dict)  # no mark: an earlier version's
     refusals: list[OSError] = field(default_factory=list)  # the next installs fail with these, one each
     changes: list[tuple[str, str, int]] = field(default_factory=list)  # (install|remove, interface, slot)
+    tunnels: dict[tuple[bytes, int], Tunnel] = field(default_factory=dict)  # by mark and VNI
+    tunnel_refusals: list[OSError] = field(default_factory=list)
+    oversize: int = 0  # what the mirrors into tunnels counted as too large for them
 
     def plug(self, *names: str, up: bool = True) -> None:
         for name in names:
@@ -55,9 +60,11 @@ class Kernel:
         self.links[name] = up
 
     def unplug(self, name: str) -> None:
-        """The interface goes, and every rule on it with it (a VM's tap device deleted, say)."""
+        """The interface goes, and every rule on it with it (a VM's tap device deleted, say); a rule copying into
+        it copies nowhere (the kernel's points at the interface's index, which a new one of that name has not)."""
         self.links.pop(name, None)
-        self.rules = {k: r for k, r in self.rules.items() if k[1] != name}
+        self.rules = {k: r if r.target != name else dataclasses.replace(r, target=f"{name} (gone)")
+                      for k, r in self.rules.items() if k[1] != name}
         self.unmarked = {k: r for k, r in self.unmarked.items() if k[0] != name}
 
     def refuse(self, *errors: OSError) -> None:
@@ -123,13 +130,54 @@ class MemDriver:
         return int(replaced), int(old is not None and not replaced)
 
     def expected(self, mirror: Mirror) -> Rule:
-        return Rule(mirror.target, mirror.direction, mirror.host_side, mirror.vlan_filter)
+        return Rule(mirror.target, mirror.direction, mirror.host_side, mirror.vlan_filter, mirror.fits)
 
     def interfaces(self) -> set[str]:
         return set(self.kernel.links)
 
     def is_up(self, ifname: str) -> bool:
         return self.kernel.links.get(ifname, False)
+
+    def oversize(self) -> int:
+        return self.kernel.oversize
+
+
+class MemTunnels:
+    """A TunnelDriver for one owner over a Kernel; counts the tunnels it made (ensure() calls that made one)."""
+
+    def __init__(self, kernel: Kernel, owner: bytes = OWNER) -> None:
+        self.kernel, self.owner = kernel, owner
+        self.made = 0
+
+    def name(self, vni: int) -> str:
+        return f"t{self.owner[:2].hex()}v{vni}"
+
+    def ensure(self, tunnel: Tunnel) -> bool:
+        key = (self.owner, tunnel.vni)
+        have = self.kernel.tunnels.get(key)
+        if have == tunnel:
+            return False
+        if self.kernel.tunnel_refusals:
+            raise self.kernel.tunnel_refusals.pop(0)
+        if tunnel.deliver is not None and tunnel.deliver not in self.kernel.links:
+            raise InterfaceMissing(f"interface {tunnel.deliver} does not exist")
+        remade = have is None or dataclasses.replace(have, deliver=None) != dataclasses.replace(tunnel, deliver=None)
+        if remade:  # a new interface: the mirrors into the old one went with it
+            self.kernel.unplug(self.name(tunnel.vni))
+            self.kernel.plug(self.name(tunnel.vni))
+            self.made += 1
+        self.kernel.tunnels[key] = tunnel
+        return remade
+
+    def remove(self, vni: int) -> None:
+        if self.kernel.tunnels.pop((self.owner, vni), None) is not None:
+            self.kernel.unplug(self.name(vni))
+
+    def tunnels(self) -> dict[int, Tunnel]:
+        return {vni: t for (o, vni), t in self.kernel.tunnels.items() if o == self.owner}
+
+    def fits(self, tunnel: Tunnel) -> int:
+        return 1464
 
 
 def installs(changes: Iterable[tuple[str, str, int]]) -> list[tuple[str, int]]:

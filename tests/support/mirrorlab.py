@@ -50,8 +50,11 @@ def copies(ns: str, tmp_path: Path) -> Iterator[dict[tuple[str, int | None], int
     """Counts, by (source address, VLAN id), the UDP copies the monitoring namespace receives inside the block."""
     out = tmp_path / f"m{time.monotonic_ns()}.pcap"
     # --immediate-mode: libpcap otherwise hands packets over in blocks, and the last one is lost at SIGTERM
+    # -B 65536 (KiB): a ring for thousands of copies, so that a busy machine that leaves tcpdump unscheduled for a
+    # while does not make the kernel drop copies the datapath delivered (the count would then blame the mirror)
     dump = subprocess.Popen(["ip", "netns", "exec", ns, "tcpdump", "-i", "m0", "--immediate-mode", "-U", "-Z", "root",
-                             "-w", str(out), "udp or (vlan and udp)"], stderr=subprocess.PIPE, text=True)
+                             "-B", "65536", "-w", str(out), "udp or (vlan and udp)"], stderr=subprocess.PIPE,
+                            text=True)
     counts: dict[tuple[str, int | None], int] = {}
     try:
         assert dump.stderr is not None and "listening on" in dump.stderr.readline()
@@ -60,6 +63,9 @@ def copies(ns: str, tmp_path: Path) -> Iterator[dict[tuple[str, int | None], int
     finally:
         dump.terminate()
         dump.wait(10)
+    report = dump.stderr.read() if dump.stderr else ""
+    dropped = re.search(r"(\d+) packets? dropped by kernel", report)
+    assert dropped is None or dropped.group(1) == "0", f"tcpdump in {ns} could not keep up: {report}"
     for _ts, _wire, frame in pcapfile.iter_records([out]):
         key = frame_source(frame)
         counts[key] = counts.get(key, 0) + 1

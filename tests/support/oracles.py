@@ -181,7 +181,7 @@ def tshark_truth(pcap: Path | str, *, icmp_type_in_dp: bool = False, timeout: fl
                 continue  # not IP
             sp, dp = (c[10], c[11]) if proto == 6 else (c[12], c[13]) if proto == 17 else ("", "")
             dpn = int(dp or 0)
-            if icmp_type_in_dp and ity:
+            if icmp_type_in_dp and ity and proto in (1, 58):  # (not an ICMP header inside a tunnel)
                 dpn = int(ity) * 256 + int(ico or 0)
             _add(out, (sa, da, int(sp or 0), dpn, proto), nbytes)
     return out

@@ -40,9 +40,11 @@ class TaasRows:
         with self.sessions() as s, s.begin():
             return self.store.create(s, res, validate.one_for_create(res, item, ADMIN), ADMIN)["id"]
 
-    def port(self, interface: str, host_side: bool = False) -> str:
+    def port(self, interface: str, host_side: bool = False, host: str | None = None) -> str:
+        """host: the port's binding:host_id (default: the store's host, "localhost")."""
         profile: dict[str, Any] = {"interface": interface, **({"host_side": True} if host_side else {})}
-        return self._create(PORTS, {"project_id": "alice", "binding:profile": profile})
+        return self._create(PORTS, {"project_id": "alice", "binding:profile": profile,
+                                    **({"binding:host_id": host} if host else {})})
 
     def service(self, port: str) -> str:
         return self._create(TAP_SERVICES, {"project_id": "alice", "port_id": port})

@@ -15,6 +15,9 @@ import httpx
 import pandas as pd
 import pytest
 
+from opentap import tlscert
+from opentap.api.server import GRACEFUL_STOP_SECONDS
+
 from ..support.configs import write_config
 from ..support.daemon import Daemon, free_port
 from ..support.netns import A_IP, B_IP
@@ -84,3 +87,32 @@ def test_ready_when_the_api_answers_and_stopping_on_sigterm(tmp_path: Path) -> N
         if proc.poll() is None:
             proc.kill()
         notify.close()
+
+
+def test_an_idle_https_client_does_not_hold_the_stop(tmp_path: Path) -> None:
+    """A client that keeps its HTTPS connection open and idle (every SDK session does) never answers the TLS
+    close_notify the stop sends; the stop waited 30 s for it, and now at most GRACEFUL_STOP_SECONDS."""
+    port = free_port()
+    tlscert.generate(tmp_path / "tls.crt", tmp_path / "tls.key", ["localhost"], ["127.0.0.1"])
+    conf = write_config(tmp_path, listen=f"127.0.0.1:{port}", tls_cert="tls.crt", tls_key="tls.key")
+    with open(tmp_path / "daemon.log", "wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "opentap", "serve", "--config", str(conf)],
+                                stdout=log, stderr=log)
+    client = httpx.Client(base_url=f"https://127.0.0.1:{port}", verify=str(tmp_path / "tls.crt"), timeout=5)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if client.get("/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, (tmp_path / "daemon.log").read_text()
+                time.sleep(0.1)
+        began = time.monotonic()
+        proc.terminate()  # the client's connection stays open, idle
+        assert proc.wait(30) == 0
+        assert time.monotonic() - began < GRACEFUL_STOP_SECONDS + 3
+    finally:
+        client.close()
+        if proc.poll() is None:
+            proc.kill()

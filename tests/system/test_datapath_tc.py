@@ -117,3 +117,24 @@ def test_two_owners_share_a_priority(lan: Lan, monitor: tuple[str, str], driver:
             assert seen == {} and seen2 == {("198.18.1.1", 7): 1}  # IN frames: only theirs (BOTH) copies
     finally:
         other.close()
+
+
+def test_copies_too_large_for_a_tunnel_are_counted(lan: Lan, monitor: tuple[str, str], driver: TcDriver,
+                                                   tmp_path: Path) -> None:
+    """A mirror into a tunnel (fits: the largest frame the tunnel carries in one outer packet) still copies every
+    frame, and its second filter counts those longer than fits: at 300, a 300-byte frame fits, a 301-byte one does
+    not. The count goes with the rules."""
+    ns, host = monitor
+    mirror = Mirror(4, lan.ha, host, "OUT", fits=300)
+    driver.install(mirror)
+    assert driver.installed(lan.ha) == {(lan.ha, 4): driver.expected(mirror)}
+    assert len(driver.expected(mirror)) == 2  # the hook's two programs: fits, and larger
+    with copies(ns, tmp_path) as seen:
+        lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 300 - 42)  # Ethernet 14 + IPv4 20 + UDP 8 + payload
+        lan.run(lan.ns_a, "udp", B_IP, 5000, 7, 301 - 42)
+    assert seen == {(A_IP, None): 27}
+    driver.survey(lan.ha)
+    assert driver.oversize() == 7
+    driver.remove(lan.ha, 4)
+    driver.survey(lan.ha)
+    assert driver.oversize() == 0 and driver.installed(lan.ha) == {}

@@ -115,7 +115,8 @@ def test_interactive_install_capture_stop_and_upgrade(root: InstallRoot, lan) ->
     answer_points(child, {lan.ha: "webapp", lan.hb: "lab"})
     child.expect(r"\[webapp\]: ")
     child.sendline("")
-    for question in ("Keep finished captures", "Longest capture window", "Disk quota", "Captures at the same time"):
+    for question in ("Keep finished captures", "Longest capture window", "Disk quota", "Captures at the same time",
+                     r"Look for sensors .*\[no\]"):
         child.expect(question)
         child.sendline("")
     child.expect(r"Admin token \(shown this once.*\):\r\n  (\S+)\r\n")

@@ -30,7 +30,7 @@ def unprivileged_app(monkeypatch: pytest.MonkeyPatch) -> None:
     tc datapath on the host's kernel, and unit tests would then behave differently for root (and each pay the link
     watcher's half-second stop). The reconciler's logic is tested here on the in-memory driver, the kernel's side
     in tests/system."""
-    monkeypatch.setattr("opentap.api.app.has_net_admin", lambda: False)
+    monkeypatch.setattr("opentap.api.deployment.has_net_admin", lambda: False)
 
 
 @pytest.fixture

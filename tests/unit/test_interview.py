@@ -52,20 +52,21 @@ def plan(answers: list[str] | None = None, file: dict | None = None, yes: bool =
 
 
 def test_enter_takes_every_default_shown_in_brackets() -> None:
-    p, console = plan([""] * 11)
+    p, console = plan([""] * 12)
     assert (p.device_name, p.listen, p.tls, p.default_point) == ("virgo", "0.0.0.0:2020", "generate", "enp1s0")
     assert list(p.points) == ["enp1s0", "enp2s0"]  # every interface but lo, named after it
     assert (p.retention_minutes, p.capture_length_limit, p.disk_quota_mb, p.max_concurrent_captures) == \
         (60, 3600, 1024, 4)
     prompts = [ln for ln in console.lines if ln.endswith("]: ")]
     assert "Device name [virgo]: " in prompts and "  lo: observation point name [-]: " in prompts
-    assert all("[" in p for p in prompts) and len(prompts) == 11
+    assert all("[" in p for p in prompts) and len(prompts) == 12 and not p.sensors
     assert any("52:54:00:12:34:56" in ln and "192.0.2.10" in ln and "up" in ln for ln in console.lines)
 
 
 def test_a_bad_answer_is_explained_and_asked_again() -> None:
     answers = ["tap-1", "0.0.0.0:99999", "0.0.0.0:2020", "0.0.0.0:8443", "maybe", "generate",
-               "webapp", "bad name!", "lab", "-", "nowhere", "lab", "sixty", "90", "", "10000000", "500", "0", "2"]
+               "webapp", "bad name!", "lab", "-", "nowhere", "lab", "sixty", "90", "", "10000000", "500", "0", "2",
+               "perhaps", "yes"]
     p, console = plan(answers, h=host(port_taken=2020))
     said = "\n".join(console.lines)
     assert "port must be 1-65535" in said and "port 2020 is in use" in said
@@ -75,6 +76,7 @@ def test_a_bad_answer_is_explained_and_asked_again() -> None:
     assert (p.listen, p.default_point, p.retention_minutes, p.disk_quota_mb, p.max_concurrent_captures) == \
         ("0.0.0.0:8443", "lab", 90, 500, 2)
     assert {n: i.name for n, i in p.points.items()} == {"webapp": "lo", "lab": "enp1s0"}
+    assert "answer one of: yes, no" in said and p.sensors
 
 
 def test_yes_takes_every_default_without_a_question() -> None:

@@ -43,7 +43,7 @@ def test_the_exposition_parses_and_counts_requests(client: TestClient) -> None:
     assert got[("opentap_api_request_duration_seconds_count", (("route", "/capabilities"),))] == 3
     assert got[("opentap_disk_quota_bytes", ())] == 1024 * 2**20
     assert got[("opentap_engine_up", ())] == 1
-    assert ("opentap_reconciler_drift_total", ()) in got
+    assert ("opentap_reconciler_drift_total", ()) in got and ("opentap_tunnel_oversize_copies", ()) in got
 
 
 def test_metrics_listen_must_be_loopback(tmp_path) -> None:

@@ -6,7 +6,19 @@ from __future__ import annotations
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from opentap.api import capabilities, captures, keystone, metrics, neutron, quotas, retrieve, rings, schemas
+from opentap.api import (
+    capabilities,
+    captures,
+    flowroutes,
+    keystone,
+    metrics,
+    neutron,
+    overview,
+    quotas,
+    retrieve,
+    rings,
+    schemas,
+)
 from opentap.api.captures import CaptureBody
 from opentap.api.errors import is_keystone
 
@@ -16,7 +28,8 @@ def test_every_operation_is_described(client: TestClient) -> None:
     assert doc["components"]["securitySchemes"] == {"token": {
         "type": "apiKey", "in": "header", "name": "X-Auth-Token", "description": doc["components"]["securitySchemes"]
         ["token"]["description"]}}
-    routes = [r for m in (capabilities, captures, neutron, quotas, retrieve, keystone, metrics, rings)
+    routes = [r for m in (capabilities, captures, neutron, quotas, retrieve, keystone, metrics, flowroutes, overview,
+                          rings)
               for r in m.router.routes]
     routes += [r for r in client.app.routes if isinstance(r, APIRoute)]  # /healthz
     served = {(m.lower(), r.path) for r in routes if r.include_in_schema for m in r.methods - {"HEAD"}}

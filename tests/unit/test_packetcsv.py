@@ -226,10 +226,25 @@ def test_every_truncation_is_decoded_without_error(tmp_path: Path, frame: bytes)
 
 
 def test_other_linktype_gives_time_and_length_only(tmp_path: Path) -> None:
-    raw_ip = ipv4("1.2.3.4", "5.6.7.8", 6, tcp(1, 2))
-    [row] = rows(tmp_path, [raw_ip], linktype=101)
-    assert row["time"] == "1700000000123.456" and row["length"] == str(len(raw_ip))
+    radio = b"\x00" * 40  # 802.11 with radiotap: not decoded
+    [row] = rows(tmp_path, [radio], linktype=127)
+    assert row["time"] == "1700000000123.456" and row["length"] == str(len(radio))
     assert all(row[c] == "" for c in CSV_COLUMNS if c not in ("time", "length"))
+
+
+@pytest.mark.parametrize(("linktype", "head"), [
+    (101, b""), (228, b""), (0, b"\x02\x00\x00\x00"), (108, b"\x00\x00\x00\x02"), (9, b"\xff\x03\x00\x21"),
+    (113, b"\x00\x04\x00\x01\x00\x06\x02\x00\x00\x00\x00\x01\x00\x00\x08\x00"),
+    (276, b"\x08\x00\x00\x00\x00\x00\x00\x03\x00\x01\x04\x06\x02\x00\x00\x00\x00\x01\x00\x00"),
+])
+def test_raw_ip_loopback_ppp_and_linux_cooked_captures(tmp_path: Path, linktype: int, head: bytes) -> None:
+    """What `tcpdump -i any` writes (SLL, SLL2), raw IP, BSD loopback and PPP: the IP fields as for Ethernet; the
+    cooked captures also have the source MAC."""
+    packet = ipv4("1.2.3.4", "5.6.7.8", 6, tcp(1, 2))
+    [row] = rows(tmp_path, [head + packet], linktype=linktype)
+    assert (row["ethertype"], row["src_ip"], row["dst_ip"], row["protocol"], row["src_port"], row["dst_port"]) == (
+        "0x0800", "1.2.3.4", "5.6.7.8", "TCP", "1", "2")
+    assert row["src_mac"] == ("02:00:00:00:00:01" if linktype in (113, 276) else "") and row["dst_mac"] == ""
 
 
 def test_several_chunks_and_partial_tail(tmp_path: Path) -> None:

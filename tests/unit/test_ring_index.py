@@ -5,7 +5,6 @@ ARP, VLANs, QinQ, fragments and IPv6), the grammar's precedence and inheritance,
 from __future__ import annotations
 
 import ipaddress
-import struct
 from pathlib import Path
 
 import pytest
@@ -28,12 +27,11 @@ def ring_file(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureR
     path = tmp_path_factory.mktemp("ring") / "block.pcap"
     generate(path, 20_000, seed=11)
     index = ringindex.build(path, request.param)
-    packets = []  # (file offset, ts_ns, frame, wire length)
-    for rec in pcapfile.read_from(path, 0, STRETCH):
-        base = rec.next_offset - rec.end
-        for pos in memoryview(rec.offsets).cast("q"):
-            sec, usec, caplen, wire = struct.unpack_from("<IIII", rec.buf, pos)
-            packets.append((base + pos, sec * 10**9 + usec * 1000, rec.buf[pos + 16:pos + 16 + caplen], wire))
+    packets = []  # (file offset of the record, ts_ns, frame, wire length)
+    for block in pcapfile.read_packets(path, 0, STRETCH):
+        base = block.next_offset - block.end
+        for ts, off, caplen, wire, _lt, _if in pcapfile.DESC.iter_unpack(block.descs):
+            packets.append((base + off - 16, ts, bytes(block.buf[off:off + caplen]), wire))
     return path, index, packets
 
 

@@ -13,6 +13,7 @@ from opentap import config
 from opentap.cli.main import main
 from opentap.configsensors import PARTS
 from opentap.sensors import detect, phidget
+from tests.support.fakesys import fake_sys
 
 Phidget22 = pytest.importorskip("Phidget22", reason="the Phidget22 package (the test extra installs it)")
 
@@ -52,31 +53,6 @@ def test_a_channel_without_hardware_never_attaches() -> None:
         assert source.not_ready() == "Phidget 1124 on serial 123456 port 3 not attached within 5 s"
     finally:
         source.close()
-
-
-def fake_sys(root: Path) -> Path:
-    hw = root / "class/hwmon/hwmon0"
-    hw.mkdir(parents=True)
-    (hw / "name").write_text("coretemp\n")
-    (hw / "temp1_input").write_text("45000\n")
-    (hw / "temp1_label").write_text("Package id 0\n")
-    (hw / "fan1_input").write_text("1200\n")
-    (hw / "temp1_max").write_text("100000\n")  # not a reading
-    zone = root / "class/thermal/thermal_zone0"
-    zone.mkdir(parents=True)
-    (zone / "type").write_text("x86_pkg_temp\n")
-    (zone / "temp").write_text("47000\n")
-    iio = root / "bus/iio/devices/iio:device0"
-    iio.mkdir(parents=True)
-    (iio / "name").write_text("bme280\n")
-    (iio / "in_temp_input").write_text("23450\n")
-    (iio / "in_humidityrelative_raw").write_text("40000\n")
-    (iio / "in_humidityrelative_scale").write_text("1\n")  # IIO: raw * scale is milli-percent
-    (iio / "in_pressure_input").write_text("101.325\n")
-    for f in root.rglob("*"):
-        if f.is_file():
-            f.chmod(0o444)
-    return root
 
 
 def test_detect_reads_hwmon_thermal_and_iio(tmp_path: Path) -> None:

@@ -11,10 +11,11 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 
 from opentap.db.session import MIGRATIONS, make_engine, migrate
+from opentap.taas.agents import HOSTS
 from opentap.taas.quota import QUOTAS
 from opentap.taas.store import TABLES as RESOURCE_TABLES
 
-TABLES = {**RESOURCE_TABLES, QUOTAS.name: QUOTAS}
+TABLES = {**RESOURCE_TABLES, QUOTAS.name: QUOTAS, HOSTS.name: HOSTS}
 
 
 def test_migrated_schema_matches_the_declarations(tmp_path: Path) -> None:
