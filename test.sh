@@ -15,7 +15,7 @@ echo ">> lint-imports"
 "$VENV/bin/lint-imports"
 echo ">> pytest"
 set +e
-"$VENV/bin/python" -m pytest -ra --durations=20 "$@"
+"$VENV/bin/python" -m pytest -ra --durations=40 "$@"
 rc=$?
 set -e
 if [ "$rc" = 5 ]; then
