@@ -14,8 +14,7 @@ from pathlib import Path
 
 from opentap import hostif
 from opentap.capture import storage
-from opentap.capture.sampling import realtime
-from opentap.capture.storage import publish
+from opentap.capture.sampling import missed_reason, realtime
 from opentap.capture.types import CSV_MEDIA, CaptureType, Format, Totals, file_bytes
 
 # our column -> kernel counter file under /sys/class/net/IF/statistics
@@ -87,12 +86,11 @@ def sampler_stats(directory: Path) -> dict[str, int]:
 
 
 def data_files(directory: Path) -> list[Path]:
-    return [p for p in (directory / FINAL, directory / HIDDEN) if p.exists()][:1]
+    return storage.text_file(directory, HIDDEN, FINAL)
 
 
 def finalize(directory: Path) -> None:
-    if (directory / HIDDEN).exists():
-        publish(directory / HIDDEN, directory / FINAL)
+    storage.publish_text(directory, HIDDEN, FINAL)
 
 
 class LinkstatsDriver:
@@ -152,19 +150,14 @@ class LinkstatsDriver:
         stats = {"samples": self.rows, "missed_samples": self.missed}
         (self.directory / f"sampler-{self.segment:03d}.json").write_text(json.dumps(stats))
         finalize(self.directory)
-        if self.missed:
-            return [f"{self.missed} of {self.rows + self.missed} samples were missed: the sampler fell behind its "
-                    f"{self.period * 1000:g} ms period"]
-        return []
+        return [missed_reason(self.missed, self.rows, self.period * 1000)] if self.missed else []
 
 
 def _totals(directory: Path) -> Totals:
     files = data_files(directory)
     if not files:
         return Totals()
-    with open(files[0]) as f:
-        rows = max(0, sum(1 for _ in f) - 1)
-    return Totals(packets=rows, stats=sampler_stats(directory))  # rows sampled, not packets on the wire
+    return Totals(packets=storage.data_rows(files), stats=sampler_stats(directory))  # rows, not packets
 
 
 LINKSTATS = CaptureType(

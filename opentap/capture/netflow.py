@@ -13,9 +13,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from opentap.capture import tcpdump
+from opentap.capture import storage, tcpdump
 from opentap.capture.flowsink import FINAL, HIDDEN, FlowSink
-from opentap.capture.storage import publish
 from opentap.capture.types import CSV_MEDIA, PCAP_MEDIA, CaptureType, Driver, DriverContext, Format, Totals
 from opentap.flows import nfcsv
 from opentap.flows.meter import NS, FlowMeter, Flows
@@ -26,13 +25,12 @@ CLOCK_LAG = 3.0  # seconds packets may trail the wall clock: libpcap's 1 s block
 
 
 def data_files(directory: Path) -> list[Path]:
-    return [p for p in (directory / FINAL, directory / HIDDEN) if p.exists()][:1]
+    return storage.text_file(directory, HIDDEN, FINAL)
 
 
 def finalize(directory: Path) -> None:
     tcpdump.publish_closed(directory, keep_last=False)
-    if (directory / HIDDEN).exists():
-        publish(directory / HIDDEN, directory / FINAL)
+    storage.publish_text(directory, HIDDEN, FINAL)
 
 
 def stats(directory: Path) -> dict[str, int]:

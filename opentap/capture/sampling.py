@@ -23,6 +23,12 @@ def realtime() -> bool:
     return True
 
 
+
+def missed_reason(missed: int, rows: int, period_ms: float) -> str:
+    """What a sampler that fell behind says of its data (linkstats and sensors alike)."""
+    return f"{missed} of {rows + missed} samples were missed: the sampler fell behind its {period_ms:g} ms period"
+
+
 class Schedule:
     """Sample k is due at start + k * period (UNIX ms) and is stamped with that time, whenever it was taken. The
     times are waited for on the monotonic clock, mapped to UNIX time once, so nothing accumulates: a late sample

@@ -19,8 +19,7 @@ from typing import Any
 
 from opentap.capture import storage
 from opentap.capture.errors import RequestError
-from opentap.capture.sampling import Gaps, Lateness, Schedule, realtime
-from opentap.capture.storage import publish
+from opentap.capture.sampling import Gaps, Lateness, Schedule, missed_reason, realtime
 from opentap.capture.types import CSV_MEDIA, CaptureType, DriverContext, Format, Totals
 from opentap.config import ObservationPoint
 from opentap.configsensors import SensorPoint, SensorSpec, columns
@@ -63,7 +62,7 @@ def segment_stats(directory: Path) -> tuple[dict[str, int], Lateness]:
 
 
 def data_files(directory: Path) -> list[Path]:
-    return [p for p in (directory / FINAL, directory / HIDDEN) if p.exists()][:1]
+    return storage.text_file(directory, HIDDEN, FINAL)
 
 
 def whole_rows(directory: Path) -> Iterator[bytes]:
@@ -80,8 +79,7 @@ def whole_rows(directory: Path) -> Iterator[bytes]:
 
 
 def finalize(directory: Path) -> None:
-    if (directory / HIDDEN).exists():
-        publish(directory / HIDDEN, directory / FINAL)
+    storage.publish_text(directory, HIDDEN, FINAL)
 
 
 class SensorDriver:
@@ -195,8 +193,7 @@ class SensorDriver:
         finalize(self.directory)
         problems = self.gaps.reasons() + warnings
         if self.missed:
-            problems.insert(0, f"{self.missed} of {self.rows + self.missed} samples were missed: the sampler fell "
-                               f"behind its {self.period_ms} ms period")
+            problems.insert(0, missed_reason(self.missed, self.rows, self.period_ms))
         return problems
 
 
@@ -204,8 +201,7 @@ def _totals(directory: Path) -> Totals:
     files = data_files(directory)
     if not files:
         return Totals()
-    with open(files[0]) as f:
-        rows = max(0, sum(1 for _ in f) - 1)
+    rows = storage.data_rows(files)
     counts, lateness = segment_stats(directory)
     counts["samples"] = rows  # the file's count: a segment ended by a crash wrote no sampler JSON
     stats = {**counts, "lateness_p50_us": lateness.percentile(50), "lateness_p99_us": lateness.percentile(99),

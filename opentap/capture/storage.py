@@ -139,6 +139,25 @@ def append_to(directory: Path, hidden: str, final: str, header: str) -> TextIO:
     return out
 
 
+def text_file(directory: Path, hidden: str, final: str) -> list[Path]:
+    """A capture's text file (netflow's flows.csv, linkstats', a sensor capture's): the published one, else the
+    one still being written; none before the first row."""
+    return [p for p in (directory / final, directory / hidden) if p.exists()][:1]
+
+
+def publish_text(directory: Path, hidden: str, final: str) -> None:
+    if (directory / hidden).exists():
+        publish(directory / hidden, directory / final)
+
+
+def data_rows(files: list[Path]) -> int:
+    """The rows of a text file below its header line (0 for no file)."""
+    if not files:
+        return 0
+    with open(files[0], "rb") as f:
+        return max(0, sum(1 for _ in f) - 1)
+
+
 def publish(hidden: Path, final: Path) -> None:
     """Make a finished file visible under its final name: fsync, then an atomic rename."""
     with open(hidden, "rb") as f:
