@@ -159,19 +159,12 @@ class TcpdumpDriver:
         # Only when nothing reached the file since the last tick: tcpdump flushes inside its signal handler,
         # which corrupts a record when the signal lands in the middle of a write (seen at 100 kpps with a
         # signal every 0.25 s). Busy traffic fills the buffer and writes itself; idle tcpdump waits in poll().
-        written = self._written()
+        hidden = _hidden_chunks(self.directory) if self.directory.is_dir() else []
+        written = _size_of_newest(hidden)
         if self.alive() and written == self._last_written:
             self.proc.send_signal(signal.SIGUSR2)
         self._last_written = written
-        publish_closed(self.directory, keep_last=True)
-
-    def _written(self) -> tuple[str, int] | None:
-        """The open chunk and its size: what tcpdump has written so far."""
-        try:
-            newest = _hidden_chunks(self.directory)[-1:]
-            return (newest[0].name, newest[0].stat().st_size) if newest else None
-        except FileNotFoundError:  # published or the directory removed meanwhile: as if it had grown
-            return None
+        publish_closed(self.directory, keep_last=True, hidden=hidden)
 
     def stop(self, whole: bool = True) -> list[str]:
         """Stop tcpdump and publish its chunks; return what makes the data incomplete (nothing, normally).
@@ -203,9 +196,19 @@ class TcpdumpDriver:
         return [f"{captured - in_files} of the {captured} packets tcpdump captured are missing from its files{why}"]
 
 
-def publish_closed(directory: Path, *, keep_last: bool) -> None:
-    """Publish closed chunks; with keep_last, the newest chunk of the newest segment is still open."""
-    hidden = _hidden_chunks(directory) if directory.is_dir() else []
+def _size_of_newest(hidden: list[Path]) -> tuple[str, int] | None:
+    """The open chunk and its size: what tcpdump has written so far."""
+    try:
+        return (hidden[-1].name, hidden[-1].stat().st_size) if hidden else None
+    except FileNotFoundError:  # the directory removed meanwhile: as if it had grown (no signal)
+        return None
+
+
+def publish_closed(directory: Path, *, keep_last: bool, hidden: list[Path] | None = None) -> None:
+    """Publish closed chunks; with keep_last, the newest chunk of the newest segment is still open. hidden: the
+    hidden chunks, when the caller has just listed them."""
+    if hidden is None:
+        hidden = _hidden_chunks(directory) if directory.is_dir() else []
     if keep_last:
         hidden = hidden[:-1]
     for path in hidden:
