@@ -141,10 +141,13 @@ def _flows_only(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from opentap.cli.captures import join_past_times
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["flows"]:
+        args = _flows_only(argv)
+    else:  # the capture commands' past times ("--start -10m"); imported here: `opentap flows` has none
+        from opentap.cli.captures import join_past_times
 
-    argv = join_past_times(sys.argv[1:] if argv is None else argv)
-    args = _flows_only(argv) if argv[:1] == ["flows"] else parser().parse_args(argv)
+        args = parser().parse_args(join_past_times(argv))
     device_error = _device_error(args)
     try:
         return args.fn(args)
