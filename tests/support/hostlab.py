@@ -6,8 +6,8 @@ on the hosts, and a monitor namespace sits behind a host's port too.
     root namespace:        <p>u 198.19.<n>.254 (PostgreSQL) --veth-- pg, a port of the switch
     the switch (ns <p>n):  bridge ubridge, its ports pg and u<i> (one per host)
     host i (ns <p>h<i>):   u0 198.19.<n>.<i>/24 --veth-- u<i> (tunnel_ip, the API on :2020 over HTTPS)
-                          <name> 198.18.<20+i>.1/24 --veth-- eth0 198.18.<20+i>.2 in ns <p>v<i> (a VM)
-                          montap (no address)     --veth-- m0 in ns <p>m (the monitor)
+                           <name> 198.18.<20+i>.1/24 --veth-- eth0 198.18.<20+i>.2 in ns <p>v<i> (a VM)
+                           montap (no address)     --veth-- m0 in ns <p>m (the monitor)
 
 <n> is the pid's, so that two labs (two test runs, a test and the benchmark) never share a subnet in the root
 namespace. IPv6 is off and neighbours are static, so the only packets are the tests'. The underlay's bridge is in
