@@ -15,7 +15,14 @@ classifier's TCA_BPF_OPS (with its length in instructions, TCA_BPF_OPS_LEN).
 A mirror into a tunnel is split by size (fits): one program matches what it matches and fits the tunnel, the
 other what is larger (the underlay will fragment it), so that the second filter's action counts the copies that
 did not fit (DESIGN.md, "MTU"). The size is the frame's length on the wire: a tag kept in metadata, which the
-tunnel puts back into the frame, counts its 4 bytes."""
+tunnel puts back into the frame, counts its 4 bytes.
+
+A GSO or GRO super-packet (a VM's TSO send, up to 64 KB in one skb) is not one frame: the kernel keeps it whole
+through the tunnel when its segments fit and segments it only otherwise, so its skb->len says nothing about
+fitting. Classic BPF cannot read gso_size, but it need not: every segment is at most a frame of the source port
+(`frame`, its MTU + 14), so a packet longer than any single frame could be (frame + 8, two inline tags) is a
+super-packet, and it is oversize exactly when the port's full-size frame (with a metadata tag's 4 bytes) is
+larger than fits. Counting: tc counts a super-packet as its gso_segs, so the oversize count is in frames."""
 
 from __future__ import annotations
 
@@ -25,24 +32,29 @@ from .base import vlan_ranges
 
 # classic BPF opcodes (linux/filter.h)
 LD_W_ABS, LD_H_ABS, AND_K, JA, JEQ_K, JGT_K, JGE_K, RET_K = 0x20, 0x28, 0x54, 0x05, 0x15, 0x25, 0x35, 0x06
-LD_W_LEN, LSH_K, ADD_X, TAX = 0x80, 0x64, 0x0C, 0x07
+LD_W_LEN, LSH_K, ADD_X, ADD_K, TAX, TXA = 0x80, 0x64, 0x0C, 0x04, 0x07, 0x87
 AD_VLAN_TAG, AD_VLAN_PRESENT = 0xFFFFF000 + 44, 0xFFFFF000 + 48  # SKF_AD_OFF + SKF_AD_VLAN_TAG(_PRESENT)
+INLINE_TAGS = 8  # a single frame may carry two tags inline (802.1ad + 802.1Q) beyond its MTU + 14
 MATCH, NO_MATCH = 0xFFFFFFFF, 0  # -1: the filter's default class, and its actions run
 MAX_INSNS = 4096
 
 
-def program(vlan_filter: str | None, fits: int | None = None, oversize: bool = False) -> bytes:
+def program(vlan_filter: str | None, fits: int | None = None, oversize: bool = False, frame: int = 1514) -> bytes:
     """struct sock_filter[] (u16 code, u8 jt, u8 jf, u32 k; host byte order) matching every frame (None), or
     the frames whose VLAN id is in the filter; with fits, only those of them up to fits bytes long (or, when
-    oversize, only the longer ones)."""
+    oversize, only the longer ones), a super-packet by the size of its segments, at most frame bytes each (the
+    source port's MTU + 14)."""
     insns = _vlan(vlan_filter)
     if fits is not None:
         tail = len(insns)
         # every "match" jumps to the size test instead
         insns = [(JA, 0, 0, tail - i - 1) if ins == (RET_K, 0, 0, MATCH) else ins for i, ins in enumerate(insns)]
         small, big = (NO_MATCH, MATCH) if oversize else (MATCH, NO_MATCH)
-        insns += [(LD_W_ABS, 0, 0, AD_VLAN_PRESENT), (LSH_K, 0, 0, 2), (TAX, 0, 0, 0), (LD_W_LEN, 0, 0, 0),
-                  (ADD_X, 0, 0, 0), (JGT_K, 1, 0, fits), (RET_K, 0, 0, small), (RET_K, 0, 0, big)]
+        insns += [(LD_W_ABS, 0, 0, AD_VLAN_PRESENT), (LSH_K, 0, 0, 2), (TAX, 0, 0, 0),  # X: a metadata tag's bytes
+                  (LD_W_LEN, 0, 0, 0), (JGT_K, 2, 0, frame + INLINE_TAGS),  # longer than any frame: a super-packet
+                  (ADD_X, 0, 0, 0), (JGT_K, 4, 3, fits),  # one frame: its own length, tag included
+                  (TXA, 0, 0, 0), (ADD_K, 0, 0, frame), (JGT_K, 1, 0, fits),  # a super-packet: its largest segment
+                  (RET_K, 0, 0, small), (RET_K, 0, 0, big)]
     if len(insns) > MAX_INSNS:
         raise ValueError(f"VLAN filter {vlan_filter!r} needs {len(insns)} instructions, over the kernel's {MAX_INSNS}")
     return b"".join(struct.pack("=HBBI", *i) for i in insns)

@@ -36,6 +36,7 @@ from .tcfilters import Filter, FilterSocket
 PRIO_BASE = 0xC000  # our priority range: 0xC000..0xFFFE
 HOOKS = {"ingress": 0xFFFFFFF2, "egress": 0xFFFFFFF3}  # clsact's two parents
 ETH_P_ALL = 0x0003
+ETH_HLEN = 14
 EEXIST, ENOENT, EINVAL = 17, 2, 22
 
 
@@ -59,10 +60,20 @@ def _rule(filters: Iterable[tuple[str, str, int, bytes]]) -> Rule:
 
 def _programs(mirror: Mirror) -> list[bytes]:
     """A mirror's filter programs per hook: one; into a tunnel (fits), the copies that fit and the larger ones,
-    whose filter's counter is the count of copies the underlay fragments (cbpf.py)."""
+    whose filter's counter is the count of copies the underlay fragments (cbpf.py). The split needs the source's
+    largest frame (its MTU + 14) to judge GSO super-packets by their segments: read here, so that a port whose
+    MTU changes shows as drift at the next full pass and gets programs for its new MTU."""
     if mirror.fits is None:
         return [cbpf.program(mirror.vlan_filter)]
-    return [cbpf.program(mirror.vlan_filter, mirror.fits, oversize) for oversize in (False, True)]
+    frame = _mtu(mirror.source) + ETH_HLEN
+    return [cbpf.program(mirror.vlan_filter, mirror.fits, oversize, frame) for oversize in (False, True)]
+
+
+def _mtu(ifname: str) -> int:
+    try:
+        return int((hostif.SYS_NET / ifname / "mtu").read_text())
+    except (OSError, ValueError):
+        raise InterfaceMissing(f"interface {ifname} does not exist") from None
 
 
 class TcDriver:

@@ -3,13 +3,18 @@
 PostgreSQL server that listens on the underlay with password authentication; "VMs" are namespaces behind veths
 on the hosts, and a monitor namespace sits behind a host's port too.
 
-    root namespace:  bridge <p>u (198.19.<n>.254: PostgreSQL) --- veth <p>u<i> ---+
-    host i (ns <p>h<i>):  u0 198.19.<n>.<i>/24 (tunnel_ip, the API on :2020 over HTTPS)
-                          <name> 198.18.<20+i>.1/24 --veth-- eth0 198.18.<20+i>.2 in ns <p>v<i> (a VM)
-                          montap (no address)     --veth-- m0 in ns <p>m (the monitor)
+    root namespace:        <p>u 198.19.<n>.254 (PostgreSQL) --veth-- pg, a port of the switch
+    the switch (ns <p>n):  bridge ubridge, its ports pg and u<i> (one per host)
+    host i (ns <p>h<i>):   u0 198.19.<n>.<i>/24 --veth-- u<i> (tunnel_ip, the API on :2020 over HTTPS)
+                           <name> 198.18.<20+i>.1/24 --veth-- eth0 198.18.<20+i>.2 in ns <p>v<i> (a VM)
+                           montap (no address)     --veth-- m0 in ns <p>m (the monitor)
 
 <n> is the pid's, so that two labs (two test runs, a test and the benchmark) never share a subnet in the root
-namespace. IPv6 is off and neighbours are static, so the only packets are the tests'. The API listens beyond
+namespace. IPv6 is off and neighbours are static, so the only packets are the tests'. The underlay's bridge is in
+a namespace of its own, with bridge-nf-call-iptables (and arp-, ip6-) off there: it stands in for a switch, and in
+the root namespace, where br_netfilter's switches are on here (for whoever loaded it), every frame it forwarded,
+each tunnelled copy included, went through the host's netfilter hooks, work no switch does and ~2% of all the
+CPU in a mirrored run of bench/mirror.py --hosts (perf). The API listens beyond
 loopback, so it is HTTPS with a certificate made here (its SAN names the host's address): clients verify it with
 `cert`."""
 
@@ -142,7 +147,8 @@ class Lab:
         self.underlay = f"198.19.{os.getpid() % 250}"
         self.pg_ip = f"{self.underlay}.254"  # where PostgreSQL listens for the hosts
         self.workdir = workdir
-        self.bridge = f"{self.prefix}u"
+        self.switch = f"{self.prefix}n"  # the underlay's namespace, with its bridge "ubridge"
+        self.pg_link = f"{self.prefix}u"  # the root namespace's link into it, with PostgreSQL's address
         self.hosts = {f"h{i}": Host(f"h{i}", f"{self.prefix}h{i}", f"{self.underlay}.{i}", workdir / f"h{i}",
                                     workdir / f"h{i}" / "tls.crt") for i in range(1, hosts + 1)}
         self.vm_spec = vms if vms is not None else {"h1": "vm1", "h2": "vm2"}
@@ -151,25 +157,30 @@ class Lab:
 
     def namespaces(self) -> list[str]:
         return [h.ns for h in self.hosts.values()] + [f"{self.prefix}v{name[-1]}" for name in self.vm_spec.values()
-                                                      ] + [self.monitor]
+                                                      ] + [self.monitor, self.switch]
 
     def up(self) -> None:
         self.down()
-        ip("link", "add", self.bridge, "type", "bridge")
-        sysctl(f"net.ipv6.conf.{self.bridge}.disable_ipv6", "1")
-        ip("addr", "add", f"{self.pg_ip}/24", "dev", self.bridge)
-        ip("link", "set", self.bridge, "up")
+        _netns(self.switch)
+        for table in ("iptables", "ip6tables", "arptables"):  # present only while br_netfilter is loaded
+            if Path(f"/proc/sys/net/bridge/bridge-nf-call-{table}").exists():
+                sysctl(f"net.bridge.bridge-nf-call-{table}", "0", self.switch)
+        ip("link", "add", "name", "ubridge", "type", "bridge", ns=self.switch)
+        ip("link", "set", "ubridge", "up", ns=self.switch)
+        # PostgreSQL's link from the root namespace (port "pg"), then each host's uplink (port u<i>, u0 in the host)
+        ip("link", "add", self.pg_link, "type", "veth", "peer", "name", "pg", "netns", self.switch)
         for i, h in enumerate(self.hosts.values(), start=1):
+            _netns(h.ns)
+            ip("link", "add", f"u{i}", "type", "veth", "peer", "name", "u0", "netns", h.ns, ns=self.switch)
+        for port in ["pg"] + [f"u{i}" for i in range(1, len(self.hosts) + 1)]:
+            ip("link", "set", port, "master", "ubridge", "mtu", str(self.underlay_mtu), "up", ns=self.switch)
+        ip("link", "set", self.pg_link, "mtu", str(self.underlay_mtu), "up")
+        sysctl(f"net.ipv6.conf.{self.pg_link}.disable_ipv6", "1")
+        ip("addr", "add", f"{self.pg_ip}/24", "dev", self.pg_link)
+        for h in self.hosts.values():
             h.workdir.mkdir(parents=True, exist_ok=True)
             tlscert.generate(h.cert, h.workdir / "tls.key", [h.name], [h.tunnel_ip])
-            _netns(h.ns)
-            uplink = f"{self.prefix}u{i}"
-            ip("link", "add", uplink, "type", "veth", "peer", "name", "u0", "netns", h.ns)
-            sysctl(f"net.ipv6.conf.{uplink}.disable_ipv6", "1")
-            ip("link", "set", uplink, "master", self.bridge)
-            ip("link", "set", uplink, "mtu", str(self.underlay_mtu))
             ip("link", "set", "u0", "mtu", str(self.underlay_mtu), ns=h.ns)
-            ip("link", "set", uplink, "up")
             ip("addr", "add", f"{h.tunnel_ip}/24", "dev", "u0", ns=h.ns)
             ip("link", "set", "u0", "up", ns=h.ns)
         for h in self.hosts.values():  # static neighbours on the underlay: no ARP in any count
@@ -218,6 +229,4 @@ class Lab:
             h.stop()
         for ns in self.namespaces():
             subprocess.run(["ip", "netns", "del", ns], capture_output=True)
-        for i in range(1, len(self.hosts) + 1):
-            ip("link", "del", f"{self.prefix}u{i}", check=False)
-        ip("link", "del", self.bridge, check=False)
+        ip("link", "del", self.pg_link, check=False)  # gone with its peer in the switch's namespace, normally

@@ -138,3 +138,30 @@ def test_copies_too_large_for_a_tunnel_are_counted(lan: Lan, monitor: tuple[str,
     driver.remove(lan.ha, 4)
     driver.survey(lan.ha)
     assert driver.oversize() == 0 and driver.installed(lan.ha) == {}
+
+
+def _rx(ns: str) -> tuple[int, int]:
+    stats = [int(subprocess.run(["ip", "netns", "exec", ns, "cat", f"/sys/class/net/m0/statistics/{c}"],
+                                check=True, capture_output=True, text=True).stdout) for c in ("rx_packets", "rx_bytes")]
+    return stats[0], stats[1]
+
+
+def test_gso_copies_are_judged_by_their_segments(lan: Lan, monitor: tuple[str, str], driver: TcDriver) -> None:
+    """A TCP stream crosses A's port as GSO super-packets (TSO on the veth: skbs far longer than any frame). Into a
+    tunnel that carries A's full-size frame (fits = MTU 1500 + 14) none of them is oversize, though each skb is
+    longer than fits: the tunnel keeps them whole and the underlay never fragments them. One byte less, and every
+    full-size segment is counted (tc counts a super-packet as its segments)."""
+    ns, host = monitor
+    nbytes, mss = 3_000_000, 1448  # 1500 - IPv4 20 - TCP 20 - timestamps 12
+    for fits, oversize in ((1514, lambda n: n == 0), (1513, lambda n: n >= nbytes // mss * 9 // 10)):
+        mirror = Mirror(5, lan.ha, host, "OUT", fits=fits)
+        driver.install(mirror)
+        before = _rx(ns)
+        server = lan.spawn(lan.ns_b, "tcpserve", 6001, 10)
+        lan.run(lan.ns_a, "tcp", B_IP, 6001, nbytes)
+        assert server.wait(15) == 0
+        packets, size = (after - was for after, was in zip(_rx(ns), before, strict=True))
+        assert size >= nbytes and size / packets > fits  # the copies were super-packets, on average
+        driver.survey(lan.ha)
+        assert oversize(driver.oversize()), (fits, driver.oversize(), packets)
+        driver.remove(lan.ha, 5)
