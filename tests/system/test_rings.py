@@ -22,7 +22,7 @@ from ..support.apicalls import headers, wait_state
 from ..support.configs import write_config
 from ..support.daemon import Daemon
 from ..support.netns import B_IP
-from ..support.procs import tcpdumps_for
+from ..support.procs import recorders_for
 from ..support.ringoracle import PlainTcpdump, assert_same, between, records
 
 pytestmark = pytest.mark.root
@@ -192,11 +192,11 @@ def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> N
     r = client.put("/rings/a", json={"ring_mb": 16}, headers=headers())
     assert r.status_code == 200, r.text
     on = wait_recording(lambda p: client.get(p, headers=headers()))
-    assert len(tcpdumps_for(ring_dir)) == 1 and on["ring_mb"] == 16
+    assert len(recorders_for(ring_dir)) == 1 and on["ring_mb"] == 16
     lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 100, 100)
     off = client.put("/rings/a", json={"ring_mb": 0}, headers=headers()).json()["ring"]
     assert not off["recording"] and off["ring_since"] == on["ring_since"] and off["blocks"] >= 1
-    assert tcpdumps_for(ring_dir) == []
+    assert recorders_for(ring_dir) == []
     # what it recorded can still be asked for; after it stopped recording is a gap (the start is rounded up: one
     # a hair before ring_since is out of reach, and so close to now it would be moved to now)
     r = client.get("/capture/ethernet", headers=headers(), params={
