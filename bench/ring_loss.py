@@ -53,6 +53,7 @@ def wait_recording(client: TestClient) -> None:
 
 def querying(ring, out: Path, stop: threading.Event, done: list[int]) -> None:
     """Ask the ring for the newest flushed seconds, again and again, until stop (bounded by the send)."""
+    ringquery.background()  # as the daemon's ring-copy threads do
     n = 0
     while not stop.is_set():
         through = ring.flushed_through()

@@ -94,6 +94,7 @@ class RingFollow:
         pass  # the copying thread does the work
 
     def _run(self) -> None:
+        ringquery.background()  # copying is background work: the ring's recorder must win the CPU
         while not self._stop.is_set():
             try:
                 self._copy()
