@@ -4,7 +4,8 @@ of the same traffic, measured in the same run (the method and topology of bench/
     netns otbench-tx: otbt0 198.18.1.2 --veth-- otbh0 198.18.1.1 (root netns, the point, with a 1 GiB ring)
 
 For each rate trafgen sends 106-byte UDP frames; meanwhile a thread asks the ring for the last seconds with a
-filter (`udp and port 9`, through ringquery, as a capture in the past does) as fast as it answers. Then the
+filter (`udp and port 9`, through ringquery, as a capture in the past does, at the same nice 10) as fast as it
+answers. Then the
 window of the send is asked for as an ordinary capture in the past (the API), and its packet count is compared
 with what the interface's counters say was offered. The same traffic is then captured by a bare `tcpdump -B 4096
 -w`. Run as root (needs trafgen, from netsniff-ng): .venv/bin/python bench/ring_loss.py [--quick] [--json]
