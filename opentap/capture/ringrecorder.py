@@ -34,6 +34,8 @@ import time
 
 WAIT = 0.25  # seconds poll(2) waits for a retired libpcap block before the loop looks at its flags again
 FLUSH_EVERY = 0.25  # seconds at most between flushes while the kernel keeps handing packets over
+DRAIN_AT_MOST = 1.0  # seconds one drain goes on before the loop looks at its signals' flags (flat out, it may
+# never catch up with the kernel, and a stop must still be seen)
 BLOCK_TIMEOUT_MS = 1000  # libpcap's block timeout, tcpdump's default: a partly filled block is handed over after it
 STDIO_BUFFER = 1 << 20
 RECORD_HEADER = 16
@@ -66,7 +68,8 @@ def _libpcap() -> ctypes.CDLL:
                             ("pcap_freecode", None, [ctypes.POINTER(_BpfProgram)]),
                             ("pcap_setnonblock", ci, [vp, ci, cs]), ("pcap_get_selectable_fd", ci, [vp]),
                             ("pcap_dispatch", ci, [vp, ci, vp, vp]), ("pcap_dump_fopen", vp, [vp, vp]),
-                            ("pcap_dump_flush", ci, [vp]), ("pcap_dump_ftell64", ctypes.c_int64, [vp]),
+                            ("pcap_dump_flush", ci, [vp]), ("pcap_dump_file", vp, [vp]),
+                            ("pcap_dump_ftell64", ctypes.c_int64, [vp]),
                             ("pcap_dump_close", None, [vp]), ("pcap_stats", ci, [vp, ctypes.POINTER(_PcapStat)]),
                             ("pcap_datalink", ci, [vp]), ("pcap_close", None, [vp])):
         fn = getattr(lib, name)
@@ -177,7 +180,8 @@ class Recorder:
 
     def _flush(self) -> None:
         assert self.dumper is not None
-        if self.pcap.pcap_dump_flush(self.dumper) < 0 or self.libc.ferror(self.dumper):
+        # pcap_dump ignores fwrite's result: the stream's error flag says whether a buffered write failed
+        if self.pcap.pcap_dump_flush(self.dumper) < 0 or self.libc.ferror(self.pcap.pcap_dump_file(self.dumper)):
             raise RecorderError(f"writing {self.args.out}{self.slot} failed: {os.strerror(ctypes.get_errno())}")
         self.flushed_at = time.monotonic()
 
@@ -185,7 +189,7 @@ class Recorder:
     def drain(self) -> int:
         """Write what the kernel has handed over, rotating blocks between dispatches; flush. Returns packets."""
         assert self.dumper is not None
-        total = 0
+        total, started = 0, time.monotonic()
         while True:
             written = self.pcap.pcap_dump_ftell64(self.dumper)
             if written > self.block_bytes:
@@ -196,7 +200,7 @@ class Recorder:
             if n < 0:
                 raise RecorderError(f"capture failed: {self._geterr()}")
             total += n
-            if n < room:  # caught up with the kernel
+            if n < room or time.monotonic() - started >= DRAIN_AT_MOST:  # caught up with the kernel, or enough
                 break
             if time.monotonic() - self.flushed_at >= FLUSH_EVERY:
                 self._flush()

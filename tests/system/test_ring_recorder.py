@@ -2,7 +2,7 @@
 FLUSH_LAG of its timestamp even when it is the only one (what replaced tcpdump -U must keep), blocks rotate at
 their size (at most one record past it) and reuse their names as tcpdump -W does, with the device's file mode,
 the filter is applied, SIGUSR1 tells the kernel's drops in tcpdump's words, SIGTERM ends it with everything it
-was handed written, and a bad filter or interface is an error, not a silent recorder."""
+was handed written, and a bad filter or interface, or a full disk, is an error, not a silent recorder."""
 
 from __future__ import annotations
 
@@ -124,3 +124,20 @@ def test_bad_filter_or_interface_fails(lan, tmp_path: Path, extra: list[str]) ->
     done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
     assert done.returncode == 1 and "ringrecorder:" in done.stderr and "listening on" not in done.stderr
     assert not list(tmp_path.glob(".run-*"))
+
+
+def test_a_full_disk_ends_it_with_the_error(lan, tmp_path: Path) -> None:
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "ot18-small", str(small)], check=True)
+    try:
+        proc, log = start(lan.ha, small / ".run-000001.pcap", f"--filter={BPF}", block_mb=1, files=8)
+        try:
+            lan.run(lan.ns_a, "udp", B_IP, PORT, 8000, 200, timeout=60)  # ~1.9 MB into 1 MiB
+            assert proc.wait(timeout=10) == 1  # not a recorder that goes on writing nothing
+        finally:
+            if proc.poll() is None:
+                stop(proc)
+        assert "ringrecorder: writing" in log.read_text() and "No space left" in log.read_text()
+    finally:
+        subprocess.run(["umount", str(small)], check=True)
