@@ -35,7 +35,7 @@ WAIT_LIMIT = 30.0  # seconds after the window's end within which the ring must h
 
 
 class RingFollow:
-    pid: int | None = None  # no child of its own: the ring's tcpdump belongs to the ring
+    pid: int | None = None  # no child of its own: the ring's recorder belongs to the ring
 
     def __init__(self, ctx: DriverContext, flows: bool) -> None:
         self.ring: Any = ctx.ring
