@@ -1,16 +1,20 @@
 """The ring's recorder (opentap.capture.ringrecorder) on a real veth: a packet is in its file within the ring's
 FLUSH_LAG of its timestamp even when it is the only one (what replaced tcpdump -U must keep), blocks rotate at
 their size (at most one record past it) and reuse their names as tcpdump -W does, with the device's file mode,
-the filter is applied, SIGUSR1 tells the kernel's drops in tcpdump's words, SIGTERM ends it with everything it
-was handed written, and a bad filter or interface, or a full disk, is an error, not a silent recorder."""
+the filter is applied, files are written as the capture user, SIGUSR1 tells the kernel's drops in tcpdump's
+words, SIGTERM ends it with everything it was handed written, and a bad filter or interface, or a full disk,
+is an error, not a silent recorder."""
 
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -141,3 +145,21 @@ def test_a_full_disk_ends_it_with_the_error(lan, tmp_path: Path) -> None:
         assert "ringrecorder: writing" in log.read_text() and "No space left" in log.read_text()
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_it_writes_as_the_capture_user(lan) -> None:
+    nobody = pwd.getpwnam("nobody")
+    out = Path(tempfile.mkdtemp(prefix="opentap-ringrec-"))  # pytest's own directories are root's alone
+    try:
+        os.chown(out, nobody.pw_uid, nobody.pw_gid)  # as a ring's directory is for capture_user
+        proc, _log = start(lan.ha, out / ".run-000001.pcap", f"--filter={BPF}", "--user", "nobody")
+        try:
+            assert os.stat(f"/proc/{proc.pid}").st_uid == nobody.pw_uid  # root only to open the interface
+            lan.run(lan.ns_a, "udp", B_IP, PORT, 10, 64)
+            time.sleep(FLUSH_LAG)
+        finally:
+            assert stop(proc) == 0
+        block = out / ".run-000001.pcap0"
+        assert block.stat().st_uid == nobody.pw_uid and len(udp_payloads([block])) == 10
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
