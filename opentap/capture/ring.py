@@ -221,6 +221,9 @@ class Ring:
             children.stop(self._proc)
             self._proc = None
             raise RuntimeError(f"the ring's recorder did not start: {_text(log_path).strip()[-300:]}")
+        for line in _text(log_path).splitlines():  # e.g. its priority could not be raised (no CAP_SYS_NICE)
+            if line.startswith("warning:"):
+                log.warning("ring %s: %s", self.directory.name, line)
         for old in [*self.directory.glob("recorder-*.log"), *self.directory.glob("tcpdump-*.log")]:
             if old != log_path:  # only the running one's drop counts matter (tcpdump-*: before the recorder)
                 old.unlink(missing_ok=True)
