@@ -3,11 +3,12 @@ of the same traffic, measured in the same run (the method and topology of bench/
 
     netns otbench-tx: otbt0 198.18.1.2 --veth-- otbh0 198.18.1.1 (root netns, the point, with a 1 GiB ring)
 
-For each rate trafgen sends 106-byte UDP frames; meanwhile a thread asks the ring for the last seconds with a
-filter (`udp and port 9`, through ringquery, as a capture in the past does) as fast as it answers. Then the
-window of the send is asked for as an ordinary capture in the past (the API), and its packet count is compared
-with what the interface's counters say was offered. The same traffic is then captured by a bare `tcpdump -B 4096
--w`. Run as root (needs trafgen, from netsniff-ng): .venv/bin/python bench/ring_loss.py [--quick] [--json]
+For each rate trafgen sends 106-byte UDP frames; meanwhile a thread (--query-threads: several) asks the ring for
+the last seconds with a filter (`udp and port 9`, through ringquery, as a capture in the past does, at the same
+nice 10) as fast as it answers. Then the window of the send is asked for as an ordinary capture in the past (the
+API), and its packet count is compared with what the interface's counters say was offered. The same traffic is
+then captured by a bare `tcpdump -B 4096 -w`. Run as root (needs trafgen, from netsniff-ng):
+.venv/bin/python bench/ring_loss.py [--quick] [--max-only] [--buffer-kib N] [--query-threads K] [--json]
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ from opentap.capture import ringquery  # noqa: E402
 RING_MB = 1024
 
 
-def ring_config(workdir: Path) -> Path:
-    path = cl.write_config(workdir, None)
+def ring_config(workdir: Path, buffer_kib: int | None = None) -> Path:
+    path = cl.write_config(workdir, buffer_kib)
     text = path.read_text().replace(f'{cl.POINT} = "{cl.HOST_IF}"',
                                     f'{cl.POINT} = {{interface = "{cl.HOST_IF}", ring_mb = {RING_MB}}}')
     path.write_text(text)
@@ -53,6 +54,7 @@ def wait_recording(client: TestClient) -> None:
 
 def querying(ring, out: Path, stop: threading.Event, done: list[int]) -> None:
     """Ask the ring for the newest flushed seconds, again and again, until stop (bounded by the send)."""
+    ringquery.background()  # as the daemon's ring-copy threads do
     n = 0
     while not stop.is_set():
         through = ring.flushed_through()
@@ -64,16 +66,20 @@ def querying(ring, out: Path, stop: threading.Event, done: list[int]) -> None:
     done.append(n)
 
 
-def ring_capture(client: TestClient, ring, workdir: Path, send) -> dict:
+def ring_capture(client: TestClient, ring, workdir: Path, send, threads: int = 1) -> dict:
     stop, done = threading.Event(), []
     t0 = time.time()
-    worker = threading.Thread(target=querying, args=(ring, workdir, stop, done))
-    worker.start()
+    workers = []
+    for k in range(threads):  # several captures from the ring at once
+        (workdir / f"w{k}").mkdir(exist_ok=True)
+        workers.append(threading.Thread(target=querying, args=(ring, workdir / f"w{k}", stop, done)))
+        workers[-1].start()
     try:
         sent = send()
     finally:
         stop.set()
-        worker.join()
+        for worker in workers:
+            worker.join()
     t1 = time.time()
     r = client.get("/capture/ethernet", headers=cl.HDRS,
                    params={"start": f"{t0 - 0.2:.3f}", "stop": f"{t1:.3f}", "observationpt": cl.POINT})
@@ -82,10 +88,10 @@ def ring_capture(client: TestClient, ring, workdir: Path, send) -> dict:
     if cap["state"] == "failed":
         raise RuntimeError(f"capture from the ring failed: {cap['reason']}")
     client.delete(f"/captures/{cap['id']}", headers=cl.HDRS)
-    return {**sent, "captured": cap["packets"], "queries": done[0], "state": cap["state"], "reason": cap["reason"]}
+    return {**sent, "captured": cap["packets"], "queries": sum(done), "state": cap["state"], "reason": cap["reason"]}
 
 
-def bench(quick: bool, log, only_max: bool = False) -> list[dict]:
+def bench(quick: bool, log, only_max: bool = False, buffer_kib: int | None = None, threads: int = 1) -> list[dict]:
     plan: list[tuple[int | None, int]] = [(r, 20_000 if quick else min(r * 5, 1_000_000))
                                           for r in (100_000, 200_000) if not only_max]
     plan.append((None, 50_000 if quick else 2_000_000))
@@ -94,7 +100,7 @@ def bench(quick: bool, log, only_max: bool = False) -> list[dict]:
     try:
         host_mac, peer_mac = cl.topology_up()
         conf = cl.trafgen_conf(workdir / "udp106.cfg", host_mac, peer_mac)
-        cfg = config.load(ring_config(workdir))
+        cfg = config.load(ring_config(workdir, buffer_kib))
         with TestClient(create_app(cfg)) as client:
             wait_recording(client)
             ring = client.app.state.device.engine.rings.get(cl.POINT)
@@ -105,7 +111,7 @@ def bench(quick: bool, log, only_max: bool = False) -> list[dict]:
                     return cl.send(conf, count, rate)
 
                 log(f"{label}: {count} packets into the ring, queries running ...")
-                dev = ring_capture(client, ring, workdir, send)
+                dev = ring_capture(client, ring, workdir, send, threads)
                 log(f"{label}: {count} packets, bare tcpdump ...")
                 bare = cl.tcpdump_capture(workdir, send)
                 rows.append({"rate": label, "count": count, "ring": dev, "tcpdump": bare,
@@ -122,12 +128,16 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--max-only", action="store_true", help="only the flat-out rate")
+    ap.add_argument("--buffer-kib", type=int, help="the ring's kernel buffer (capture_buffer_kib; default: the "
+                    "config's default, 32 MiB); 4096, as the bare tcpdump's, shows how much headroom the ring has")
+    ap.add_argument("--query-threads", type=int, default=1, help="threads querying the ring at once")
     args = ap.parse_args()
     for tool in ("ip", "trafgen"):
         if not shutil.which(tool):
             sys.exit(f"{tool} is not installed (trafgen: apt-get install netsniff-ng)")
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    rows = bench(args.quick, lambda msg: print(msg, file=sys.stderr, flush=True), args.max_only)
+    rows = bench(args.quick, lambda msg: print(msg, file=sys.stderr, flush=True), args.max_only, args.buffer_kib,
+                 args.query_threads)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

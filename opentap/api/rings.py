@@ -27,7 +27,7 @@ RING_SCHEMA = {"type": "object", "required": ["point", "ring_mb", "recording", "
                               "bytes": {"type": "integer"}, "blocks": {"type": "integer"},
                               "error": {"anyOf": [{"type": "string"}, {"type": "null"}]},
                               "dropped_kernel": {"type": "integer",
-                                                 "description": "packets the kernel dropped (this run of tcpdump)"}}}
+                                                 "description": "packets the kernel dropped (this recorder run)"}}}
 RING_REQUEST = {"type": "object", "required": ["ring_mb"], "additionalProperties": False, "properties": {
     "ring_mb": {"type": "number", "description": f"0 (off) or {MIN_RING_MB} to {MAX_RING_MB} MiB",
                 "anyOf": [{"const": 0}, {"minimum": MIN_RING_MB, "maximum": MAX_RING_MB}]}}}

@@ -1,17 +1,18 @@
-"""One observation point's ring: tcpdump captures the point all the time into blocks, each indexed and
-published when closed, the oldest deleted so that the ring's directory never holds more than its budget.
+"""One observation point's ring: a recorder (ringrecorder.py: libpcap, tcpdump's -C/-W blocks) captures the
+point all the time into blocks, each indexed and published when closed, the oldest deleted so that the ring's
+directory never holds more than its budget.
 
     <data_dir>/rings/<point>/
-        ring.json                         the runs (when tcpdump was recording) and how far eviction has reached
-        .run-000003.pcap, .pcap1 ...      tcpdump's blocks, hidden while it may still write them
+        ring.json                         the runs (when the recorder was recording) and how far eviction has reached
+        .run-000003.pcap0, .pcap1 ...     the recorder's blocks, hidden while it may still write them
         block-000003-000000.pcap (.idx)   closed blocks and their indexes (ringindex.py); the index goes first
 
-The budget holds by construction: tcpdump writes at most HIDDEN_FILES hidden blocks (-W; blocks are 1/16 of
-the budget, at most 64 MB) and room for them is kept; publishing is a rename, and before each one the oldest
-published blocks are deleted until what is published plus that room fits. A pass runs every POLL seconds in the
-ring's own thread, which also forked tcpdump (its parent-death signal is tied to that thread).
+The budget holds by construction: the recorder writes at most HIDDEN_FILES hidden blocks (as tcpdump -W; blocks
+are 1/32 of the budget, at most 64 MB) and room for them is kept; publishing is a rename, and before each one the
+oldest published blocks are deleted until what is published plus that room fits. A pass runs every POLL seconds in the
+ring's own thread, which also forked the recorder (its parent-death signal is tied to that thread).
 
-A run is one tcpdump process. ring.json records when each began listening and when it ended, so that a
+A run is one recorder process. ring.json records when each began listening and when it ended, so that a
 question about a time the ring was not recording (the daemon down, the ring off) is answered as a gap,
 never as "no packets".
 """
@@ -24,37 +25,39 @@ import logging
 import os
 import re
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from opentap.capture import children, ringdrops, ringfiles, ringindex, storage
-from opentap.capture.tcpdump import tcpdump_path
 from opentap.pcap import pcapfile
 
 log = logging.getLogger("opentap.ring")
 POLL = 0.25  # seconds between passes: flush, publish, evict
-# seconds a packet may wait in the kernel (libpcap's 1 s block timeout) before tcpdump, writing packet by packet
-# (-U), has it in the file: what is stamped earlier than this before now is in the ring's files
+# seconds a packet may wait in the kernel (libpcap's 1 s block timeout) and then in the recorder (which flushes
+# after each catch-up with the kernel, waiting at most 0.25 s for it) before it is in the file: what is stamped
+# earlier than this before now is in the ring's files (tests/system/test_ring_recorder.py holds it)
 FLUSH_LAG = 2.0
-RESTART_AFTER = 5.0  # seconds before a tcpdump that died is started again
+RESTART_AFTER = 5.0  # seconds before a recorder that died is started again
 SNAPLEN = 262144
-# tcpdump -W: it keeps at most this many hidden files and then reuses the oldest name, so however far the ring's
-# thread falls behind (a busy host), the unpublished part stays bounded without it. Falling that far behind
-# overwrites a block: the pass that finds every slot taken records a possible loss, told as a gap (ringfiles.py).
+# the recorder's -W (tcpdump's): it keeps at most this many hidden files and then reuses the oldest name, so
+# however far the ring's thread falls behind (a busy host), the unpublished part stays bounded without it.
+# Falling that far behind overwrites a block: the pass that finds every slot taken records a possible loss, told
+# as a gap (ringfiles.py).
 HIDDEN_FILES = 8
 _BLOCK_RE = re.compile(r"^block-(\d{6})-(\d{6})\.pcap$")
 
 
 def block_mb(budget_mb: float) -> int:
-    """tcpdump's -C for a ring (millions of bytes): 1/32 of the budget, 1 to 64."""
+    """The recorder's -C for a ring (millions of bytes): 1/32 of the budget, 1 to 64."""
     return max(1, min(64, int(budget_mb // 32)))
 
 
 def reserve_bytes(budget_mb: float) -> int:
-    """Room kept for blocks not yet published: tcpdump's -W files, each at most -C plus a packet (tcpdump
-    rotates after the write that passes -C) and its stdio buffer."""
+    """Room kept for blocks not yet published: the recorder's -W files, each at most -C plus a record (it
+    rotates after the write that passes -C, as tcpdump does) and a margin of one more."""
     return HIDDEN_FILES * (block_mb(budget_mb) * 1_000_000 + 2 * (SNAPLEN + 16))
 
 
@@ -162,7 +165,7 @@ class Ring:
         return self._proc is not None and self._proc.poll() is None and not self._stop.is_set()
 
     def blocks(self) -> list[Block]:
-        """Every block in time order: published (with index), then those tcpdump may still be writing."""
+        """Every block in time order: published (with index), then those the recorder may still be writing."""
         if not self.directory.is_dir():
             return []
         names = os.listdir(self.directory)
@@ -200,13 +203,15 @@ class Ring:
         runs = [r.get("run", 0) for r in self._state["runs"]] + [ringfiles.hidden_key(p)[0] for p in self._hidden()]
         runs += [int(m.group(1)) for n in os.listdir(self.directory) if (m := _BLOCK_RE.match(n))]
         self._run = max(runs, default=0) + 1
-        argv = [tcpdump_path(), "-i", self.interface, "-n", "-B", str(self.buffer_kib), "-s", str(SNAPLEN),
-                # -U: each packet written as it comes. Not SIGUSR2 as captures use: tcpdump flushes in its signal
-                # handler, which, landing inside a write, corrupts the file (seen here at 100 kpps every few runs)
-                "-U", "-C", str(block_mb(self.budget_mb)), "-W", str(HIDDEN_FILES), "-Z", self.user or "root",
-                "-w", str(self.directory / f".run-{self._run:06d}.pcap")]
-        log_path = self.directory / f"tcpdump-{self._run:06d}.log"
-        self._proc = children.spawn(argv + (["--", self.bpf] if self.bpf else []), log_path)
+        # not tcpdump: with -U it writes each packet on its own (2.5 times its CPU), and its SIGUSR2 flush, run
+        # inside its signal handler, corrupted blocks when it landed inside a write (ringrecorder.py)
+        argv = [sys.executable, "-m", "opentap.capture.ringrecorder", "--interface", self.interface,
+                "--out", str(self.directory / f".run-{self._run:06d}.pcap"),
+                "--block-mb", str(block_mb(self.budget_mb)), "--files", str(HIDDEN_FILES),
+                "--buffer-kib", str(self.buffer_kib), "--snaplen", str(SNAPLEN),
+                "--mode", f"{self.file_mode:o}", "--user", self.user or "root"]
+        log_path = self.directory / f"recorder-{self._run:06d}.log"
+        self._proc = children.spawn(argv + ([f"--filter={self.bpf}"] if self.bpf else []), log_path)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and "listening on" not in _text(log_path):
             if self._proc.poll() is not None:
@@ -215,9 +220,12 @@ class Ring:
         if self._proc.poll() is not None or "listening on" not in _text(log_path):
             children.stop(self._proc)
             self._proc = None
-            raise RuntimeError(f"tcpdump for the ring did not start: {_text(log_path).strip()[-300:]}")
-        for old in self.directory.glob("tcpdump-*.log"):  # only the running one's drop counts matter
-            if old != log_path:
+            raise RuntimeError(f"the ring's recorder did not start: {_text(log_path).strip()[-300:]}")
+        for line in _text(log_path).splitlines():  # e.g. its priority could not be raised (no CAP_SYS_NICE)
+            if line.startswith("warning:"):
+                log.warning("ring %s: %s", self.directory.name, line)
+        for old in [*self.directory.glob("recorder-*.log"), *self.directory.glob("tcpdump-*.log")]:
+            if old != log_path:  # only the running one's drop counts matter (tcpdump-*: before the recorder)
                 old.unlink(missing_ok=True)
         with self._lock:
             self._state["runs"].append({"run": self._run, "start": time.time(), "stop": None})
@@ -227,10 +235,11 @@ class Ring:
 
     def _end_run(self, stopped: float | None = None) -> None:
         if self._proc is not None:
-            children.stop(self._proc)  # tcpdump prints its final counts as it goes
+            children.stop(self._proc)  # it prints its final counts as it goes
             self._proc = None
             if self._drops is not None and (found := self._drops.new_drops())[0]:
-                self._lost(f"the kernel dropped {found[0]} packets (tcpdump could not keep up)", found[1] - FLUSH_LAG)
+                self._lost(f"the kernel dropped {found[0]} packets (the recorder could not keep up)",
+                           found[1] - FLUSH_LAG)
         with self._lock:
             for r in self._state["runs"]:
                 if r.get("stop") is None:
@@ -244,7 +253,7 @@ class Ring:
             try:
                 if self._proc is None or self._proc.poll() is not None:
                     if self._proc is not None:  # it died: the run ends here, and a new one starts soon
-                        self.error = f"tcpdump exited with {self._proc.returncode}"
+                        self.error = f"the recorder exited with {self._proc.returncode}"
                         self._end_run()
                         retry_at = time.monotonic() + RESTART_AFTER
                     if time.monotonic() >= retry_at:
@@ -260,7 +269,7 @@ class Ring:
         stopped = time.time()
         if self._proc is not None and self._proc.poll() is None:
             # libpcap hands a block of packets over within a second: wait for what came before the stop to be
-            # written, and only then end tcpdump (SIGTERM would drop the block still in the kernel)
+            # written, and only then end the recorder (SIGTERM would drop the block still in the kernel)
             time.sleep(FLUSH_LAG)
         with contextlib.suppress(Exception):
             self._end_run(stopped)
@@ -270,14 +279,14 @@ class Ring:
         self._drops.ask(self._proc)
         dropped, since = self._drops.new_drops()
         if dropped:
-            self._lost(f"the kernel dropped {dropped} packets (tcpdump could not keep up)", since - FLUSH_LAG)
+            self._lost(f"the kernel dropped {dropped} packets (the recorder could not keep up)", since - FLUSH_LAG)
         self._publish(keep_last=True)
 
     def _pid(self) -> int | None:
         return self._proc.pid if self._proc is not None and self._proc.poll() is None else None
 
     def _hidden(self) -> list[Path]:
-        """tcpdump's files: the closed ones oldest first, then the one it is writing."""
+        """The recorder's files: the closed ones oldest first, then the one it is writing."""
         closed, current = ringfiles.listing(self.directory, self._pid())
         return closed + current
 
@@ -298,7 +307,7 @@ class Ring:
     def _publish(self, *, keep_last: bool) -> None:
         closed, current = ringfiles.listing(self.directory, self._pid() if keep_last else None)
         if keep_last and sum(ringfiles.hidden_key(p)[0] == self._run for p in closed) >= HIDDEN_FILES - 1:
-            self._lost("fell behind: tcpdump's next block overwrites one not yet indexed")
+            self._lost("fell behind: the recorder's next block overwrites one not yet indexed")
         for path in closed:
             before = ringfiles.seen(path)
             try:
@@ -310,8 +319,8 @@ class Ring:
                     continue
                 index = None
             if index is None or ringfiles.seen(path) != before or str(path) in ringfiles.open_by(self._pid()):
-                self._lost("a block was reused by tcpdump while it was indexed (the ring fell behind)")
-                return  # it is tcpdump's open file now: the next pass sees the files as they are
+                self._lost("a block was reused by the recorder while it was indexed (the ring fell behind)")
+                return  # it is the recorder's open file now: the next pass sees the files as they are
             self._evict()
             run = ringfiles.hidden_key(path)[0]
             numbers = [int(m.group(2)) for n in os.listdir(self.directory)

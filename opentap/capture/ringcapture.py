@@ -35,7 +35,7 @@ WAIT_LIMIT = 30.0  # seconds after the window's end within which the ring must h
 
 
 class RingFollow:
-    pid: int | None = None  # no child of its own: the ring's tcpdump belongs to the ring
+    pid: int | None = None  # no child of its own: the ring's recorder belongs to the ring
 
     def __init__(self, ctx: DriverContext, flows: bool) -> None:
         self.ring: Any = ctx.ring
@@ -94,6 +94,7 @@ class RingFollow:
         pass  # the copying thread does the work
 
     def _run(self) -> None:
+        ringquery.background()  # copying is background work: the ring's recorder must win the CPU
         while not self._stop.is_set():
             try:
                 self._copy()

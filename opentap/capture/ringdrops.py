@@ -1,9 +1,10 @@
-"""The kernel drops of a ring's tcpdump, as they happen, so that a capture copied from the ring over that time
-says packets are missing instead of passing for complete.
+"""The kernel drops of a ring's recorder (ringrecorder.py), as they happen, so that a capture copied from the
+ring over that time says packets are missing instead of passing for complete.
 
-tcpdump prints its counts ("N packets dropped by kernel") to its stderr when sent SIGUSR1. Unlike SIGUSR2's
-flush, its handler only sets a flag while a packet is being written (tcpdump's `infodelay`), so asking is safe
-at any moment. The log is read from its end and emptied when it grows large (tcpdump appends to it).
+The recorder prints its counts ("N packets dropped by kernel", tcpdump's words, as tcpdump does) to its stderr
+when sent SIGUSR1. Its handler only sets a flag (Python runs it between two of libpcap's dispatches, never inside
+a write), so asking is safe at any moment. The log is read from its end and emptied when it grows large (the
+recorder appends to it).
 """
 
 from __future__ import annotations

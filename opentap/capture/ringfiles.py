@@ -1,11 +1,11 @@
-"""tcpdump's hidden files in a ring's directory: which one it is writing now, the closed ones in time order, and
-whether a file is still the one that was listed.
+"""The recorder's hidden files in a ring's directory (named as tcpdump -W names them): which one it is writing
+now, the closed ones in time order, and whether a file is still the one that was listed.
 
-With -W, tcpdump reuses the oldest name once it has written as many files as allowed, so neither names nor
-modification times (a clock tick can cover a rotation) say for sure which file is open. The kernel does:
-the open one is among tcpdump's own descriptors (/proc/PID/fd). Closed files are ordered by their first
-packet's time. A file whose inode, size or time changed since it was listed was reused by tcpdump meanwhile:
-it must be neither indexed nor published (ring.py records the loss).
+With -W, the recorder (as tcpdump) reuses the oldest name once it has written as many files as allowed, so
+neither names nor modification times (a clock tick can cover a rotation) say for sure which file is open. The
+kernel does: the open one is among the recorder's own descriptors (/proc/PID/fd). Closed files are ordered by
+their first packet's time. A file whose inode, size or time changed since it was listed was reused by the
+recorder meanwhile: it must be neither indexed nor published (ring.py records the loss).
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _first_stamp(path: Path) -> int:
 
 
 def listing(directory: Path, pid: int | None) -> tuple[list[Path], list[Path]]:
-    """(closed, open): tcpdump's closed files oldest first, and the one(s) process pid is writing."""
+    """(closed, open): the recorder's closed files oldest first, and the one(s) process pid is writing."""
     writing = open_by(pid)
     closed, current = [], []
     for name in os.listdir(directory):

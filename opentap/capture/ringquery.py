@@ -15,6 +15,7 @@ import contextlib
 import fcntl
 import os
 import subprocess
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,10 @@ from opentap.capture.tcpdump import tcpdump_path
 from opentap.pcap import pcapfile
 
 READ = 1 << 20
+# A query is background work next to the ring's recorder (nice -10, ringrecorder.py): a slow answer is late, a
+# starved recorder loses packets for good. Not SCHED_IDLE: a thread that never runs while it holds Python's GIL
+# would stall the whole daemon (the API, the rings' passes); at nice 10 it still gets ~1/10 of a busy CPU.
+NICE = 10
 F_SETPIPE_SZ = 1031  # fcntl.h; Python's fcntl has it from 3.10 on some builds only
 PIPE_BYTES = 1 << 20  # /proc/sys/fs/pipe-max-size's default
 
@@ -61,6 +66,13 @@ class _Source:
     ranges: list[Range]
     key: bytes | None = None  # an unindexed block's identity (see _identity)
     resume: int = 0
+
+
+def background() -> None:
+    """Lower the calling thread's priority to NICE for good: its queries, and the `tcpdump -r` they fork (a
+    child inherits the thread's nice value), yield the CPU to the recorder. Linux's nice is per thread, so the
+    rest of the process (the API) keeps its priority. Call it from a thread that only queries."""
+    os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), NICE)
 
 
 def _identity(f: BinaryIO) -> bytes:

@@ -7,6 +7,7 @@ moving), and a daemon restart keeping the ring (the down time told as a gap)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -16,13 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
-from opentap.capture import storage
+from opentap.capture import ringquery, ringrecorder, storage
 
 from ..support.apicalls import headers, wait_state
 from ..support.configs import write_config
 from ..support.daemon import Daemon
 from ..support.netns import B_IP
-from ..support.procs import tcpdumps_for
+from ..support.procs import recorders_for
 from ..support.ringoracle import PlainTcpdump, assert_same, between, records
 
 pytestmark = pytest.mark.root
@@ -87,6 +88,8 @@ def test_past_windows_equal_a_plain_tcpdump(make_client, lan, tmp_path: Path) ->
             "start": f"{start:.6f}", "stop": f"{time.time() + 3:.6f}", "observationpt": "a"})
         assert r.status_code == 200 and r.json()["options"]["from_ring"] is True, r.text
         lan.run(lan.ns_a, "udp", B_IP, 5002, 200, 100, 100)  # 2 s, across the present into the future
+        copiers = [t for t in threading.enumerate() if t.name.startswith("ring-copy-")]  # still before the end
+        assert copiers and all(os.getpriority(os.PRIO_PROCESS, t.native_id) == ringquery.NICE for t in copiers)
         cap = wait_state(client, r.json()["id"], FINAL, timeout=60)
         pcap = tmp_path / "span.pcap"
         pcap.write_bytes(client.get("/retrieve", params={"id": cap["id"]}, headers=headers()).content)
@@ -192,11 +195,12 @@ def test_an_admin_turns_a_ring_on_and_off(make_client, lan, tmp_path: Path) -> N
     r = client.put("/rings/a", json={"ring_mb": 16}, headers=headers())
     assert r.status_code == 200, r.text
     on = wait_recording(lambda p: client.get(p, headers=headers()))
-    assert len(tcpdumps_for(ring_dir)) == 1 and on["ring_mb"] == 16
+    assert len(recorders_for(ring_dir)) == 1 and on["ring_mb"] == 16
+    assert os.getpriority(os.PRIO_PROCESS, recorders_for(ring_dir)[0]) == ringrecorder.NICE  # it wins the CPU
     lan.run(lan.ns_a, "udp", B_IP, 5000, 20, 100, 100)
     off = client.put("/rings/a", json={"ring_mb": 0}, headers=headers()).json()["ring"]
     assert not off["recording"] and off["ring_since"] == on["ring_since"] and off["blocks"] >= 1
-    assert tcpdumps_for(ring_dir) == []
+    assert recorders_for(ring_dir) == []
     # what it recorded can still be asked for; after it stopped recording is a gap (the start is rounded up: one
     # a hair before ring_since is out of reach, and so close to now it would be moved to now)
     r = client.get("/capture/ethernet", headers=headers(), params={

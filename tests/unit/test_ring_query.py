@@ -1,9 +1,14 @@
 """A window from ring blocks (without a filter, so without tcpdump): exactly the records stamped in [start, end),
 whether the block is indexed (stretches chosen, those inside the window copied whole) or read whole; and windows
-asked one after another, each resuming where the last left off in an open block, add up to every record once."""
+asked one after another, each resuming where the last left off in an open block, add up to every record once;
+a querying thread lowers its own priority (and its children's), not the process's."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -61,3 +66,21 @@ def test_consecutive_windows_resume_and_add_up(block: tuple, tmp_path: Path) -> 
         skip = result.resume
         got += _answer(result)
     assert got == records
+
+
+def test_background_lowers_the_calling_thread_and_what_it_forks_only() -> None:
+    main_before = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    assert main_before < ringquery.NICE
+    seen: dict[str, int] = {}
+
+    def query() -> None:
+        ringquery.background()
+        seen["thread"] = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+        child = [sys.executable, "-c", "import os; print(os.getpriority(os.PRIO_PROCESS, 0))"]
+        seen["child"] = int(subprocess.run(child, capture_output=True, text=True, check=True).stdout)
+
+    worker = threading.Thread(target=query)
+    worker.start()
+    worker.join()
+    assert seen == {"thread": ringquery.NICE, "child": ringquery.NICE}  # tcpdump -r, forked by it, too
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == main_before  # the API's threads keep theirs
