@@ -104,14 +104,20 @@ class Lan:
         for dev in (self.ha, self.hb, self.br):
             ip("link", "del", dev, check=False)
 
-    def run(self, ns: str, *args: str | int, timeout: float = 30) -> dict:
-        out = subprocess.run(["ip", "netns", "exec", ns, sys.executable, TRAFFIC, *map(str, args)],
-                             check=True, capture_output=True, text=True, timeout=timeout)
+    def run(self, ns: str, *args: str | int, timeout: float = 30, cpu: int | None = None) -> dict:
+        out = subprocess.run(_traffic(ns, cpu, args), check=True, capture_output=True, text=True, timeout=timeout)
         return json.loads(out.stdout)
 
-    def spawn(self, ns: str, *args: str | int) -> subprocess.Popen:
-        return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, TRAFFIC, *map(str, args)],
-                                stdout=subprocess.PIPE, text=True)
+    def spawn(self, ns: str, *args: str | int, cpu: int | None = None) -> subprocess.Popen:
+        return subprocess.Popen(_traffic(ns, cpu, args), stdout=subprocess.PIPE, text=True)
+
+
+def _traffic(ns: str, cpu: int | None, args: tuple[str | int, ...]) -> list[str]:
+    """The traffic tool in a namespace; with cpu, kept on that CPU. A sender that moves between CPUs mid-stream
+    leaves its packets on two CPUs' backlogs, and the far end of a veth may then see them in another order than
+    the near end (a FIN overtaking the last data segment, say): tests that compare two capture points pin it."""
+    pin = ["taskset", "-c", str(cpu)] if cpu is not None else []
+    return ["ip", "netns", "exec", ns, *pin, sys.executable, TRAFFIC, *map(str, args)]
 
 
 def prefix() -> str:

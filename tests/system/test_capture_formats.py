@@ -63,12 +63,12 @@ def test_pcap_pcapng_and_linux_cooked_captures_meter_alike(lan, tmp_path: Path) 
         capture(["dumpcap", "-q", "-i", lan.ha, "-f", only, "-w", str(files["live"])], tmp_path / "live.log",
                 "Capturing on"),
     ]
-    try:
-        server = lan.spawn(lan.ns_b, "tcpserve", 6000, 10)
-        lan.run(lan.ns_a, "tcp", B_IP, 6000, 200_000)
+    try:  # both ends on one CPU: the capture points then see each direction in one order (netns._traffic)
+        server = lan.spawn(lan.ns_b, "tcpserve", 6000, 10, cpu=0)
+        lan.run(lan.ns_a, "tcp", B_IP, 6000, 200_000, cpu=0)
         server.communicate(timeout=15)
-        lan.run(lan.ns_a, "udp", B_IP, 5000, 30, 100)
-        lan.run(lan.ns_a, "icmp", B_IP, 3)
+        lan.run(lan.ns_a, "udp", B_IP, 5000, 30, 100, cpu=0)
+        lan.run(lan.ns_a, "icmp", B_IP, 3, cpu=0)
         time.sleep(1.5)  # libpcap hands packets over in blocks, at least once a second
     finally:
         for proc in procs:
