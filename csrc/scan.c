@@ -57,23 +57,22 @@ size_t fm_scan_pcap(const uint8_t *data, size_t n, const fm_pcap_format *fmt, fm
     return count;
 }
 
+static const uint64_t POW10[20] = {1ull, 10ull, 100ull, 1000ull, 10000ull, 100000ull, 1000000ull, 10000000ull,
+                                    100000000ull, 1000000000ull, 10000000000ull, 100000000000ull,
+                                    1000000000000ull, 10000000000000ull, 100000000000000ull,
+                                    1000000000000000ull, 10000000000000000ull, 100000000000000000ull,
+                                    1000000000000000000ull, 10000000000000000000ull};
+
 /* A timestamp in the interface's units -> ns since the epoch, saturating: a hostile file's 64-bit count must
    not overflow (undefined behaviour in C). */
 static int64_t ng_time(const fm_ng_iface *ifc, uint64_t units) {
     __int128 ns;
     if (ifc->binary) /* (the Python side refuses exponents over 63; a shift of 128 or more would be undefined) */
         ns = ((__int128)units * 1000000000) >> (ifc->exponent > 63 ? 63 : ifc->exponent);
-    else if (ifc->exponent <= 9) {
-        __int128 scale = 1;
-        for (int i = ifc->exponent; i < 9; i++)
-            scale *= 10;
-        ns = (__int128)units * scale;
-    } else {
-        uint64_t div = 1;
-        for (int i = 9; i < ifc->exponent && i < 28; i++)
-            div = div > UINT64_MAX / 10 ? UINT64_MAX : div * 10;
-        ns = (__int128)(units / div);
-    }
+    else if (ifc->exponent <= 9) /* a table, not a loop: this runs for every packet */
+        ns = (__int128)units * POW10[9 - ifc->exponent];
+    else /* at most 10^19, the largest power of ten in 64 bits: finer units than 10^-28 s are taken as those */
+        ns = (__int128)(units / POW10[ifc->exponent - 9 < 19 ? ifc->exponent - 9 : 19]);
     ns += (__int128)ifc->offset_ns;
     if (ns > INT64_MAX)
         return INT64_MAX;

@@ -113,3 +113,16 @@ def test_hostile_timestamps_saturate(tmp_path: Path) -> None:
                      ng.idb(tsresol=0x80 | 63, tsoffset=-(2**62)) + ng.epb(1, 2**64 - 1, udp(2)))
     stamps = [ts for ts, *_ in iter_packets([path])]
     assert stamps[0] == 2**63 - 1 and stamps[1] < 0
+
+
+@pytest.mark.parametrize(("tsresol", "units", "ns"), [
+    (0, 3, 3 * 10**9),  # seconds
+    (3, 1_700_000_000_123, 1_700_000_000_123_000_000),  # ms
+    (6, 1_700_000_000_123_456, 1_700_000_000_123_456_000),  # µs, the default
+    (12, 12_345_678_901_234_567, 12_345_678_901_234),  # ps: truncated to ns
+    (18, 2**64 - 1, (2**64 - 1) // 10**9),  # attoseconds, the finest the reader takes
+])
+def test_decimal_resolutions(tmp_path: Path, tsresol: int, units: int, ns: int) -> None:
+    path = tmp_path / "r.pcapng"
+    path.write_bytes(ng.shb() + ng.idb(tsresol=tsresol) + ng.epb(0, units % 2**64, udp(1)))
+    assert [ts for ts, *_ in iter_packets([path])] == [ns]  # csrc/scan.c's ng_time, every decimal branch
