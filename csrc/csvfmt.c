@@ -15,9 +15,13 @@ static const char ZERO_MAC[] = "00:00:00:00:00:00";
 static const char TAIL[] = "0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,"
                            "    0.000,    0.000,    0.000,0.0.0.0,0/0,0"; /* mpls1-10,cl,sl,al,ra,eng,exid */
 
+size_t fm_csv_bound(size_t proto_name_len, size_t written_len) { return 512 + proto_name_len + written_len; }
+
 static int reserve(fm_text *out, size_t more) {
     if (out->len + more <= out->cap)
         return 0;
+    if (out->fixed)
+        return -1;
     size_t cap = out->cap ? out->cap : 65536;
     while (cap < out->len + more)
         cap *= 2;
@@ -98,7 +102,7 @@ static char *put_when(char *at, int64_t ns, fm_clock *cache) {
 }
 
 int fm_csv_line(fm_text *out, const fm_flow *f, const char *proto_name, const char *written, fm_clock clock[2]) {
-    size_t room = 512 + strlen(proto_name) + strlen(written);
+    size_t room = fm_csv_bound(strlen(proto_name), strlen(written));
     if (reserve(out, room) != 0)
         return -1;
     char *start = out->buf + out->len, *at = start;
