@@ -25,6 +25,7 @@ import argparse
 import compileall
 import csv
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -117,9 +118,14 @@ def main() -> int:
         rss = PeakRss(work)
         runs_a, runs_b, runs_ng = [], [], []
         for _ in range(args.runs):  # alternating, so a noisy spell on the machine hits both sides
+            # each run starts with nothing left to write back: the 1.2 GB of inputs just generated and the last
+            # run's outputs are otherwise written out by the kernel's flusher threads during the timed runs
+            os.sync()
             # softflowd's table must hold every flow (else it force-expires them): twice the sessions is plenty
             runs_b.append(pipeline(pcap, work / "pipeline", sum(gen.sessions.values()) * 2, rss))
+            os.sync()
             runs_a.append(ours(pcap, work / "ours.csv", rss))
+            os.sync()
             runs_ng.append(ours(ng, work / "ours-ng.csv", rss))
         a_quarter = ours(quarter, work / "quarter.csv", rss)
         same = same_records(work / "ours.csv", work / "ours-ng.csv")
