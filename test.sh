@@ -13,18 +13,29 @@ echo ">> shellcheck"
 shellcheck -x install.sh uninstall.sh scripts/service/start_opentap.sh scripts/service/stop_opentap.sh
 echo ">> lint-imports"
 "$VENV/bin/lint-imports"
-echo ">> pytest"
-set +e
-"$VENV/bin/python" -m pytest -ra --durations=40 "$@"
-rc=$?
-set -e
-if [ "$rc" = 5 ]; then
-    echo "!! pytest collected no tests: that is a failure, not a pass" >&2
-    exit 1
+# pytest's exit 5 (it collected nothing) is a failure, not a pass
+pytest_run() {
+    set +e
+    "$VENV/bin/python" -m pytest "$@"
+    local rc=$?
+    set -e
+    if [ "$rc" = 5 ]; then
+        echo "!! pytest collected no tests: that is a failure, not a pass" >&2
+        return 1
+    fi
+    return "$rc"
+}
+if [ "$#" != 0 ]; then  # a selection of tests (./test.sh -k …): as asked, and not the sanitizer run's
+    echo ">> pytest $*"
+    pytest_run -ra --durations=40 "$@"
+    exit $?
 fi
-if [ "$rc" != 0 ] || [ "$#" != 0 ]; then  # a selection of tests (./test.sh -k …) is not the sanitizer run's
-    exit "$rc"
-fi
+# The unit tier on both cores (it shares nothing: no root, no network, no daemon; half the time), then the
+# system tier one test at a time (namespaces, daemons, captures on shared interfaces and timing)
+echo ">> pytest tests/unit (two workers)"
+pytest_run -ra -n 2 tests/unit || exit $?
+echo ">> pytest tests/system"
+pytest_run -ra --durations=40 tests/system || exit $?
 echo ">> the C extension under ASan and UBSan"
 scripts/sanitized.sh "$VENV/bin/python" tests/unit/test_flowmeter.py tests/unit/test_meter_reader.py \
     tests/system/test_meter_oracles.py tests/unit/test_pcapgen.py tests/system/test_oracles.py tests/unit/test_pcapfile.py \
