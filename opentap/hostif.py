@@ -49,6 +49,14 @@ def is_up(name: str) -> bool:
     return operstate(name) in ("up", "unknown")
 
 
+def mtu(name: str) -> int | None:
+    """An interface's MTU; None when it does not exist."""
+    try:
+        return int((SYS_NET / name / "mtu").read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def state(name: str) -> tuple[str, bool]:
     """(MAC address, administratively up) of an interface; ("", False) when it does not exist."""
     base = SYS_NET / name

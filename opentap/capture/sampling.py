@@ -23,7 +23,6 @@ def realtime() -> bool:
     return True
 
 
-
 def missed_reason(missed: int, rows: int, period_ms: float) -> str:
     """What a sampler that fell behind says of its data (linkstats and sensors alike)."""
     return f"{missed} of {rows + missed} samples were missed: the sampler fell behind its {period_ms:g} ms period"

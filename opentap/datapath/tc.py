@@ -70,10 +70,9 @@ def _programs(mirror: Mirror) -> list[bytes]:
 
 
 def _mtu(ifname: str) -> int:
-    try:
-        return int((hostif.SYS_NET / ifname / "mtu").read_text())
-    except (OSError, ValueError):
-        raise InterfaceMissing(f"interface {ifname} does not exist") from None
+    if (found := hostif.mtu(ifname)) is None:
+        raise InterfaceMissing(f"interface {ifname} does not exist")
+    return found
 
 
 class TcDriver:
