@@ -10,8 +10,8 @@ The mirror is made the TaaS way, through the API: ports for HM and HA, a tap ser
 from HA's port with direction BOTH, polled until ACTIVE (and deleted through the API to unmirror).
 
 1. TCP throughput A->B: iperf3 (server in B with -1, client in A, -J, pinned to CPUs 0 and 1), --seconds each,
-   alternating without and with the tap flow, --rounds times; the best of each and the ratio mirrored/unmirrored
-   (goal >= 0.80), and each round's ratio.
+   alternating without and with the tap flow, --rounds times: the ratio mirrored/unmirrored is the median of the
+   rounds' ratios (goal >= 0.80; tcp_summary says why); the best of each and their ratio too.
 2. Mirrored copies lost at fixed UDP rates (iperf3 -u -l 64: 106-byte frames, --udp-seconds each). Expected
    copies = HA's rx_packets + tx_packets deltas (the host namespace's /sys counters: what the BOTH mirror sees,
    iperf3's control connection included), received = m0's rx_packets delta read inside M; lost = expected -
@@ -210,10 +210,32 @@ def tcp_bench(lan: Lan, cnt: Counters, mirror_on: Callable[[], str], api: Api, s
             runs[mode].append({"gbps": round(gbps, 3), **delta})
             log(f"tcp round {i + 1}/{rounds} {mode}: {gbps:.2f} Gbit/s, copies {delta['received']}"
                 f"/{delta['expected']}")
+    return {"seconds": seconds, **tcp_summary(runs)}
+
+
+def tcp_summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The ratio mirrored/unmirrored is the median of the rounds' ratios, each round's mirrored run against the
+    unmirrored run just before it. Why not the best of each: on this shared machine a 4 s run lands anywhere
+    between 13 and 21 Gbit/s (other users' load), so the best of five of either kind is one lucky window, and
+    the ratio of two such windows moved by +-0.05 between otherwise equal runs. Two runs back to back share
+    more of the machine's state, and the median drops a round that one burst of load hit on one side only
+    (rounds of 0.54 and 1.24 have been seen). The best of each is still reported."""
     best = {mode: max(r["gbps"] for r in rs) for mode, rs in runs.items()}
     per_round = [m["gbps"] / p["gbps"] for p, m in zip(runs["plain"], runs["mirrored"], strict=True)]
-    return {"seconds": seconds, "runs": runs, "best_gbps": best, "ratio": best["mirrored"] / best["plain"],
-            "round_ratios": [round(x, 2) for x in per_round], "median_round_ratio": statistics.median(per_round)}
+    return {"runs": runs, "best_gbps": best, "best_ratio": round(best["mirrored"] / best["plain"], 3),
+            "round_ratios": [round(x, 2) for x in per_round], "ratio": round(statistics.median(per_round), 3)}
+
+
+def tcp_lines(tcp: dict[str, Any]) -> str:
+    """Part 1's figures, after its first words (what was measured)."""
+    lines = [f"{len(tcp['round_ratios'])} rounds: ratio mirrored (BOTH)/unmirrored {tcp['ratio']:.3f} (goal >= 0.80)",
+             f"   the median of the rounds' ratios {tcp['round_ratios']}; best of each: unmirrored "
+             f"{tcp['best_gbps']['plain']:.2f} Gbit/s, mirrored {tcp['best_gbps']['mirrored']:.2f} Gbit/s, their ratio "
+             f"{tcp['best_ratio']:.2f}"]
+    for mode, runs in tcp["runs"].items():
+        lines.append(f"   {mode:>8}: " + ", ".join(f"{x['gbps']:.2f} Gbit/s (copies {x['received']}/{x['expected']})"
+                                                    for x in runs))
+    return "\n".join(lines)
 
 
 def udp_bench(lan: Lan, cnt: Counters, seconds: int) -> list[dict[str, Any]]:
@@ -322,13 +344,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
 def report(r: dict[str, Any]) -> str:
     tcp, act = r["tcp"], r["activation"]
     lines = [f"at {r['commit']}", "",
-             f"1. TCP A->B (iperf3, {tcp['seconds']} s each, best of {len(tcp['runs']['plain'])}): "
-             f"unmirrored {tcp['best_gbps']['plain']:.2f} Gbit/s, mirrored (BOTH) {tcp['best_gbps']['mirrored']:.2f} "
-             f"Gbit/s, ratio mirrored/unmirrored {tcp['ratio']:.2f} (goal >= 0.80)"]
-    for mode, runs in tcp["runs"].items():
-        lines.append(f"   {mode:>8}: " + ", ".join(f"{x['gbps']:.2f} Gbit/s (copies {x['received']}/{x['expected']})"
-                                                    for x in runs))
-    lines.append(f"   per-round ratios {tcp['round_ratios']}, median {tcp['median_round_ratio']:.2f}")
+             f"1. TCP A->B (iperf3, {tcp['seconds']} s each), " + tcp_lines(tcp)]
     head = ("rate pps", "achieved", "held", "sent", "B lost", "expected", "received", "lost", "hm txdrop",
             "m0 rxdrop")
     lines += ["", "2. mirrored copies at fixed UDP rates (106-byte frames; expected = A's host veth rx+tx, "
@@ -359,19 +375,19 @@ def main() -> int:
     ap.add_argument("--json", action="store_true", help="print the results as JSON too")
     ap.add_argument("--hosts", action="store_true", help="across three hosts (bench/mirror_hosts.py; flows default "
                     "200, quick 50)")
-    ap.add_argument("--underlay-mtu", type=int, default=1500, help="--hosts: the underlay's MTU (default 1500; "
-                    "1550 and up carry full-size copies without fragmenting them)")
+    ap.add_argument("--underlay-mtu", type=int, default=1550, help="--hosts: the underlay's MTU (default 1550, "
+                    "the usual VXLAN underlay: full-size copies fit; 1500 with --vm-mtu 1500 fragments every one)")
     ap.add_argument("--vm-mtu", type=int, default=1500, help="--hosts: the VM's MTU (default 1500; Neutron gives "
                     "VMs on VXLAN networks 1450)")
     ap.add_argument("--seconds", type=int, help="TCP seconds per run (default 4; quick 2)")
-    ap.add_argument("--rounds", type=int, help="TCP rounds of unmirrored + mirrored (default 5; quick 1)")
+    ap.add_argument("--rounds", type=int, help="TCP rounds of unmirrored + mirrored (default 7; quick 1)")
     ap.add_argument("--udp-seconds", type=int, help="seconds per UDP rate (default 3; quick 1)")
     ap.add_argument("--flows", type=int, help="tap flows for create -> ACTIVE (default 1000; quick 100)")
     ap.add_argument("--poll-ms", type=float, default=2, help="pause between status polls of a new flow (default 2)")
     ap.add_argument("--budget-min", type=float, default=60, help="stop creating flows after this long (default 60)")
     args = ap.parse_args()
     flows = (200, 50) if args.hosts else (1000, 100)
-    for key, full, quick in (("seconds", 4, 2), ("rounds", 5, 1), ("udp_seconds", 3, 1), ("flows", *flows)):
+    for key, full, quick in (("seconds", 4, 2), ("rounds", 7, 1), ("udp_seconds", 3, 1), ("flows", *flows)):
         if getattr(args, key) is None:
             setattr(args, key, quick if args.quick else full)
     if os.geteuid() != 0:
