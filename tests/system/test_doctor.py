@@ -18,8 +18,10 @@ from ..support.configs import write_config
 pytestmark = pytest.mark.root
 
 
-def doctor(conf: Path, hide_tcpdump: bool = False) -> tuple[int, dict[str, list[dict]]]:
+def doctor(conf: Path, hide_tcpdump: bool = False, drop: str | None = None) -> tuple[int, dict[str, list[dict]]]:
     argv = [sys.executable, "-m", "opentap", "doctor", "--config", str(conf), "-f", "json"]
+    if drop:  # a capability taken from the command's bounding set, so from what it has (as systemd would)
+        argv = ["setpriv", f"--inh-caps=-{drop}", f"--bounding-set=-{drop}", "--", *argv]
     if hide_tcpdump:  # /dev/null over every tcpdump there is: found nowhere, for this command only
         hide = "for p in /usr/bin/tcpdump /usr/sbin/tcpdump; do [ -e $p ] && mount --bind /dev/null $p; done; "
         argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", hide + 'exec "$@"', "sh", *argv]
@@ -58,3 +60,16 @@ def test_tcpdump_missing_and_an_interface_missing(tmp_path: Path, lan) -> None:
     assert iface["status"] == "FAIL" and "gone (ot-gone0)" in iface["detail"] and "a (" not in iface["detail"]
     assert "[observation_points]" in iface["fix"]
     assert checks["database"][0]["status"] == "ok"  # the rest still checked
+
+
+def test_without_the_priority_capability_a_warning(tmp_path: Path, lan) -> None:
+    """CAP_SYS_NICE is wanted, not needed: a warning that says what it costs, and the exit status stays 0."""
+    rc, checks = doctor(healthy(tmp_path, {"a": lan.ha}), drop="sys_nice")
+    [caps] = checks["capabilities"]
+    assert rc == 0 and caps["status"] == "warn", caps
+    assert "lacks CAP_SYS_NICE" in caps["detail"] and "packet rings" in caps["detail"]
+    assert "CAP_SYS_NICE" in caps["fix"]
+    (tmp_path / "b").mkdir()
+    rc, checks = doctor(healthy(tmp_path / "b", {"a": lan.ha}), drop="net_admin")
+    [caps] = checks["capabilities"]
+    assert rc == 1 and caps["status"] == "FAIL" and "lacks CAP_NET_ADMIN" in caps["detail"], caps
