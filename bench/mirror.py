@@ -216,7 +216,7 @@ def tcp_bench(lan: Lan, cnt: Counters, mirror_on: Callable[[], str], api: Api, s
 def tcp_summary(runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     """The ratio mirrored/unmirrored is the median of the rounds' ratios, each round's mirrored run against the
     unmirrored run just before it. Why not the best of each: on this shared machine a 4 s run lands anywhere
-    between 13 and 21 Gbit/s (other users' load), so the best of five of either kind is one lucky window, and
+    between 13 and 21 Gbit/s (other users' load), so the best of several of either kind is one lucky window, and
     the ratio of two such windows moved by +-0.05 between otherwise equal runs. Two runs back to back share
     more of the machine's state, and the median drops a round that one burst of load hit on one side only
     (rounds of 0.54 and 1.24 have been seen). The best of each is still reported."""
