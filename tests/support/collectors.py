@@ -7,7 +7,6 @@ from __future__ import annotations
 import calendar
 import csv
 import os
-import re
 import shutil
 import signal
 import socket
@@ -63,10 +62,7 @@ class Nfcapd:
             time.sleep(0.05)  # until it has read what was sent
         self.proc.send_signal(signal.SIGTERM)
         self.proc.wait(30)
-        text = self.log.read_text(errors="replace")
-        m = re.search(r"Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+), Bad Packets: (\d+)", text)
-        counts = dict(zip(("flows", "packets", "bytes", "sequence_errors", "bad_packets"), map(int, m.groups()),
-                          strict=True)) if m else {}
+        counts = oracles.nfcapd_counts(self.log.read_text(errors="replace"))
         rows, _summary, _seconds = oracles.read_nfdump(self.dir)
         return Counter(tuple(str(r[c]) for c in COLUMNS) for r in rows), counts
 

@@ -287,6 +287,18 @@ def read_nfdump(flowdir: Path, timeout: float = 600, wrap: Callable[[str, list[s
     return rows, summary, seconds
 
 
+def nfcapd_counts(log: str) -> dict[str, int]:
+    """nfcapd's own counts (flows, packets, bytes, sequence_errors, bad_packets) from its output: one line per
+    file it wrote, so a run across one of its 5-minute boundaries (-t, on the wall clock) has two, summed."""
+    counts: dict[str, int] = {}
+    for m in re.finditer(r"Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+), Bad Packets: (\d+)",
+                         log):
+        for key, value in zip(("flows", "packets", "bytes", "sequence_errors", "bad_packets"), m.groups(),
+                              strict=True):
+            counts[key] = counts.get(key, 0) + int(value)
+    return counts
+
+
 def _udp_queue(port: int) -> tuple[int, int] | None:
     """(bytes waiting, datagrams dropped) of the UDP socket bound to 127.0.0.1:port, from /proc/net/udp."""
     try:
@@ -373,10 +385,7 @@ def softflowd_pipeline(pcap: Path, workdir: Path, *, flows_hint: int, active: in
         out.seconds["nfcapd"] = drained + time.monotonic() - stopping  # the quiet polls are not its time
     finally:
         _stop(nfcapd, signal.SIGKILL)
-    text = log.read_text(errors="replace")
-    s_ = re.search(r"Flows: (\d+), Packets: (\d+), Bytes: (\d+), Sequence Errors: (\d+), Bad Packets: (\d+)", text)
-    names = ("flows", "packets", "bytes", "sequence_errors", "bad_packets")
-    out.nfcapd = dict(zip(names, map(int, s_.groups()), strict=True)) if s_ else {}
+    out.nfcapd = nfcapd_counts(log.read_text(errors="replace"))
     rows, out.summary, out.seconds["nfdump"] = read_nfdump(flowdir, wrap=wrap)
     out.extend(rows)
     return out

@@ -14,6 +14,7 @@ from ..support import frames as F
 from ..support.oracles import (
     Packet,
     iter_packets,
+    nfcapd_counts,
     own_truth,
     softflowd_key,
 )
@@ -133,3 +134,14 @@ def test_builders_and_reader(tmp_path: Path) -> None:
     assert got[3].icmp == 0 and got[0].tcp_flags == F.SYN
     assert [softflowd_key(p) for p in got[:4]] == [None, ((x, y, 5353, 53, 17), 49), None, ((b, a, 0, 0, 1), 84)]
     assert softflowd_key(got[8]) == ((x, y, 0, 0, 0), 824)  # softflowd: IPv6 non-first fragment, proto 0
+
+
+def test_nfcapd_counts_sum_every_file_it_wrote() -> None:
+    """nfcapd prints its counts once per file; a run across its 5-minute boundary wrote two (a CI run did)."""
+    log = ("Startup nfcapd.\n\n"
+           "Ident: 'none' Flows: 12502, Packets: 99019, Bytes: 61626948, Sequence Errors: 0, Bad Packets: 0\n"
+           "Ident: 'none' Flows: 94177, Packets: 654970, Bytes: 314244531, Sequence Errors: 2, Bad Packets: 1\n"
+           "Terminating nfcapd.\n")
+    assert nfcapd_counts(log) == {"flows": 106679, "packets": 753989, "bytes": 375871479, "sequence_errors": 2,
+                                  "bad_packets": 1}
+    assert nfcapd_counts("Startup nfcapd.\n") == {}
