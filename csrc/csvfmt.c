@@ -1,7 +1,6 @@
 /* Flow records as nfdump 1.7 prints them with `-o csv` (see opentap/flows/nfcsv.py for the columns we fill
    and why the others hold nfdump's zero values). Formatting in Python cost more than metering. */
 #include <arpa/inet.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -17,21 +16,7 @@ static const char TAIL[] = "0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-0,0-0-
 
 size_t fm_csv_bound(size_t proto_name_len, size_t written_len) { return 512 + proto_name_len + written_len; }
 
-static int reserve(fm_text *out, size_t more) {
-    if (out->len + more <= out->cap)
-        return 0;
-    if (out->fixed)
-        return -1;
-    size_t cap = out->cap ? out->cap : 65536;
-    while (cap < out->len + more)
-        cap *= 2;
-    char *grown = realloc(out->buf, cap);
-    if (!grown)
-        return -1;
-    out->buf = grown;
-    out->cap = cap;
-    return 0;
-}
+static int reserve(const fm_text *out, size_t more) { return out->len + more <= out->cap ? 0 : -1; }
 
 /* Appenders: the caller reserved room. snprintf with two dozen conversions per line cost more than the
    metering, so lines are put together from these. */

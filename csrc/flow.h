@@ -74,12 +74,11 @@ void fm_table_prefetch(const fm_table *t, uint64_t hash); /* a hint that this sl
 int fm_table_expire(fm_table *t, int64_t now_ns);     /* idle or older than the active timeout at now */
 int fm_table_flush(fm_table *t);                      /* every open flow */
 
-/* csvfmt.c: nfdump 1.7 `-o csv` lines; returns the length written, or -1 when out of memory (or, with a fixed
-   buffer, out of room). */
+/* csvfmt.c: nfdump 1.7 `-o csv` lines into a buffer the caller sized with fm_csv_bound (module.c: a bytes
+   object); returns the length written, or -1 when the line would not fit. */
 typedef struct {
     char *buf;
     size_t len, cap;
-    int fixed; /* buf is not ours to grow (a bytes object sized by fm_csv_bound) */
 } fm_text;
 
 /* the room fm_csv_line asks for, at most, for a line with this protocol name and written-at text */

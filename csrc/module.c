@@ -328,7 +328,7 @@ static PyObject *csv(PyObject *self, PyObject *args) {
         PyBuffer_Release(&recs);
         return NULL;
     }
-    fm_text text = {.buf = PyBytes_AS_STRING(out), .cap = count * line, .fixed = 1};
+    fm_text text = {.buf = PyBytes_AS_STRING(out), .cap = count * line};
     fm_clock clock[2] = {{0}};
     int rc = 0;
     Py_BEGIN_ALLOW_THREADS

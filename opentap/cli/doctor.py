@@ -102,13 +102,15 @@ def check_capabilities(cfg: Config) -> list[Check]:
     whose = f"the running daemon (pid {pid})" if pid else "this command (the daemon is not running)"
     caps = _caps_of(pid or "self") or 0
     missing = [c for c in needed if not caps >> CAPS[c] & 1]
-    fix = "run the daemon as root; with systemd, keep these in CapabilityBoundingSet (opentap.service)"
     if missing:
-        return [Check("capabilities", FAIL, f"{whose} lacks {', '.join(missing)}", fix)]
+        return [Check("capabilities", FAIL, f"{whose} lacks {', '.join(missing)}",
+                      "run the daemon as root; with systemd, keep these in CapabilityBoundingSet "
+                      "(opentap.service)")]
     if not caps >> CAPS[PRIORITY_CAP] & 1:
         return [Check("capabilities", WARN, f"{whose} has {', '.join(needed)} but lacks {PRIORITY_CAP}: captures "
                       "work, but packet rings record at the normal priority (a busy host drops more) and sensors "
-                      "are sampled without a real-time class", fix.replace("these", PRIORITY_CAP))]
+                      "are sampled without a real-time class",
+                      f"with systemd, keep {PRIORITY_CAP} in CapabilityBoundingSet (opentap.service)")]
     return [Check("capabilities", OK, f"{whose} has {', '.join(needed)} and {PRIORITY_CAP}")]
 
 
